@@ -38,6 +38,7 @@ __getattr__, __dir__, __all__ = attach(
         "MethodSpec": ".method",
         "KernelImpl": ".method",
         "FormatSpec": ".method",
+        "SolverResult": ".solver",
         "Claim": ".repro",
         "Report": ".repro",
         "ops": None,

@@ -274,12 +274,11 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     from .backend import backends, kernels
 
     print("\nbackends:")
-    for name, b in sorted(backends().items(), key=lambda kv: -kv[1].priority):
+    for _, b in sorted(backends().items(), key=lambda kv: -kv[1].priority):
         try:
-            avail = "available" if b.available() else "not available"
-        except Exception as exc:
-            avail = f"error: {exc}"
-        print(f"  {name:<12} device={b.device:<5} priority={b.priority:<5} {avail}")
+            print(f"  {b.describe()}")
+        except Exception as exc:  # a broken probe is itself a finding of the doctor
+            print(f"  {b.name}: describe() raised {type(exc).__name__}: {exc}")
     print("\nkernels (op / backend / algorithm):")
     for k in sorted(kernels(), key=lambda k: (k.op, k.backend, k.algorithm)):
         print(f"  {k.op:<14} {k.backend:<12} {k.algorithm:<14} {k.description}")
