@@ -7,12 +7,7 @@ ends the test instead of hanging it.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
 import sys
-import time
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -26,18 +21,13 @@ from torch import nn  # noqa: E402
 from sparsehub.errors import ShapeError  # noqa: E402
 from sparsehub.mask import Mask  # noqa: E402
 from sparsehub.nn.distributed import broadcast_masks, is_distributed, sync_masks  # noqa: E402
+from sparsehub.nn.local_ranks import init_local_group, run_local_ranks  # noqa: E402
 from sparsehub.nn.masking import attach  # noqa: E402
 
 WORLD = 2
 STEPS = 8
 PRUNE_EVERY = 2
 DEADLINE_S = 30.0  # never reached in a passing run (5-10 s on 2 busy cores); bounds a broken one
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _model() -> nn.Module:
@@ -47,14 +37,7 @@ def _model() -> nn.Module:
 
 def _worker(rank: int, port: int, out: Path) -> None:
     """One rank: DDP training with a pruning step every PRUNE_EVERY steps whose scores differ per rank."""
-    torch.set_num_threads(1)
-    dist.init_process_group(
-        "gloo",
-        init_method=f"tcp://127.0.0.1:{port}",
-        rank=rank,
-        world_size=WORLD,
-        timeout=timedelta(seconds=20),
-    )
+    init_local_group(rank, WORLD, port, timeout_s=20)
     try:
         model = _model()
         masking = attach(model)
@@ -106,37 +89,7 @@ def _worker(rank: int, port: int, out: Path) -> None:
 
 
 def _run_ranks(out: Path) -> None:
-    env = dict(os.environ, OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1")
-    if Path("/sys/class/net/lo").exists():
-        env["GLOO_SOCKET_IFNAME"] = "lo"  # keep gloo's pairwise connections on the loopback device
-    port = _free_port()
-    procs = [
-        subprocess.Popen(
-            [sys.executable, __file__, "--worker", str(rank), str(port), str(out)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        for rank in range(WORLD)
-    ]
-    deadline = time.monotonic() + DEADLINE_S
-    try:
-        while any(p.poll() is None for p in procs):
-            failed = [p for p in procs if p.returncode not in (None, 0)]
-            if failed or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-        logs = [p.communicate(timeout=10)[0].decode(errors="replace") for p in procs]
-    codes = [p.returncode for p in procs]
-    if codes != [0] * WORLD:
-        report = "\n".join(
-            f"--- rank {r} exited {c}:\n{log[-3000:]}" for r, (c, log) in enumerate(zip(codes, logs))
-        )
-        pytest.fail(f"a rank failed or the {DEADLINE_S:.0f} s deadline passed:\n{report}")
+    run_local_ranks(__file__, str(out), world_size=WORLD, deadline_s=DEADLINE_S)
 
 
 def test_two_ddp_ranks_hold_identical_masks_after_every_pruning_step(tmp_path):

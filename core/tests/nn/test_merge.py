@@ -201,3 +201,14 @@ def test_recalibration_rejects_bad_arguments(kwargs, name):
         recalibrate_batchnorm(net(0), torch.randn(10, 6), **kwargs)
     with pytest.raises(ValueError, match="data"):
         recalibrate_batchnorm(net(0), torch.randn(0, 6))
+
+
+def test_recalibration_weighs_every_calibration_row_alike():
+    # 270 rows with batches of at most 256: a 256 + 14 split would weigh the 14 rows like the 256
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 4), nn.BatchNorm1d(4))
+    x = torch.randn(270, 6)
+    recalibrate_batchnorm(model, x, fraction=1.0, batch_size=256)
+    with torch.no_grad():
+        expected = model[0](x).mean(dim=0)
+    torch.testing.assert_close(model[1].running_mean, expected, rtol=1e-5, atol=1e-6)

@@ -276,7 +276,9 @@ def _inputs(data: Any, fraction: float, batch_size: int) -> Iterable[Any]:
                 "data", f"<tensor of shape {tuple(data.shape)}>", "a tensor with at least one row"
             )
         rows = data[: max(1, math.ceil(fraction * data.shape[0]))]
-        return rows.split(batch_size)
+        # BatchNorm's cumulative average weighs every batch alike, so cut the rows into batches of
+        # (almost) equal size -- never a full batch followed by a ragged remainder
+        return rows.tensor_split(math.ceil(rows.shape[0] / batch_size))
     if not isinstance(data, Iterable):
         raise bad_value("data", type(data).__name__, "a tensor or an iterable of batches (a DataLoader)")
     try:
@@ -301,8 +303,8 @@ def recalibrate_batchnorm(
     the batch means and of the unbiased batch variances), in train mode with no gradient.
     Training flags and momenta are restored afterwards; on an error the old statistics come back.
 
-    ``data``: a tensor of inputs (its first ceil(fraction * N) rows, in batches of ``batch_size``)
-    or an iterable of batches (its first ceil(fraction * len) batches; a batch is a tensor or a
+    ``data``: a tensor of inputs (its first ceil(fraction * N) rows, cut into the fewest batches of
+    at most ``batch_size`` rows whose sizes differ by at most one) or an iterable of batches (its first ceil(fraction * len) batches; a batch is a tensor or a
     tuple/list whose first element is the input).
     """
     if not isinstance(model, nn.Module):
