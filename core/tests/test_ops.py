@@ -333,3 +333,20 @@ def test_numpy_spgemm_matches_scipy_including_dropped_cancellations():
         )[1].size
         == 0
     )
+
+
+def test_readonly_views_without_copying_and_keeps_read_only_arrays():
+    from sparsehub.arrays import readonly
+
+    a = np.arange(6.0)
+    view = readonly(a)
+    assert not view.flags.writeable and np.shares_memory(view, a)
+    assert a.flags.writeable  # the caller's array is untouched
+    assert readonly(view) is view
+
+
+def test_describe_shows_type_and_shape_unquoted():
+    from sparsehub.errors import bad_value, describe
+
+    msg = str(bad_value("A", describe(np.zeros((2, 3))), "something"))
+    assert msg.startswith("A=<ndarray shape=(2, 3)> is not allowed")

@@ -9,6 +9,7 @@ there, never inside a timing), then times the candidates round-robin and reports
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import platform
@@ -22,7 +23,16 @@ from typing import Any
 
 from .errors import bad_value
 
-__all__ = ["BenchResult", "Timing", "compare", "format_results", "machine_info", "threads"]
+__all__ = [
+    "BenchResult",
+    "Timing",
+    "bandwidth_fraction",
+    "compare",
+    "copy_bandwidth",
+    "format_results",
+    "machine_info",
+    "threads",
+]
 
 
 @dataclass
@@ -143,6 +153,71 @@ def compare(
 
 
 _threads = threads  # `compare` shadows the name with its argument
+
+
+_COPY_BANDWIDTH: dict[tuple[int, int], float] = {}
+
+
+def copy_bandwidth(*, threads: int = 1, nbytes: int = 256 << 20, repeats: int = 5) -> float:
+    """The machine's measured memory copy bandwidth in bytes/s (bytes read plus bytes written).
+
+    Memory-bound kernels (SpMM, SpGEMM, sparse convolutions) are limited by how fast memory
+    moves, not by arithmetic; a kernel's achieved bandwidth divided by this figure says how close
+    it is to the physical limit. The buffer (``nbytes``, default 256 MiB) is far larger than any
+    cache. numpy's copy runs on one thread, so with ``threads > 1`` the buffer is split into
+    that many chunks copied by parallel threads (numpy releases the GIL while copying). The best
+    of ``repeats`` is kept and cached per ``(threads, nbytes)`` for the process.
+    """
+    import numpy as np
+
+    if not isinstance(threads, int) or threads < 1:
+        raise bad_value("threads", threads, "a positive int")
+    if not isinstance(nbytes, int) or nbytes < 1 << 20:
+        raise bad_value("nbytes", nbytes, "an int of at least 1 MiB (1048576)")
+    key = (threads, nbytes)
+    if key in _COPY_BANDWIDTH:
+        return _COPY_BANDWIDTH[key]
+    n = nbytes // 8
+    src = np.ones(n, dtype=np.float64)
+    dst = np.empty_like(src)
+    bounds = np.linspace(0, n, threads + 1).astype(np.int64)
+    chunks = [(dst[lo:hi], src[lo:hi]) for lo, hi in itertools.pairwise(bounds)]
+    best = float("inf")
+    if threads == 1:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            np.copyto(dst, src)
+            best = min(best, time.perf_counter() - start)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads) as pool:
+            for _ in range(repeats):
+                start = time.perf_counter()
+                list(pool.map(lambda c: np.copyto(*c), chunks))
+                best = min(best, time.perf_counter() - start)
+    _COPY_BANDWIDTH[key] = 2 * src.nbytes / best
+    return _COPY_BANDWIDTH[key]
+
+
+def bandwidth_fraction(bytes_moved: float, seconds: float, *, threads: int = 1) -> dict[str, float]:
+    """A kernel's achieved bandwidth and its fraction of :func:`copy_bandwidth` at ``threads``.
+
+    ``bytes_moved`` is the kernel's compulsory traffic (every operand read once, the output
+    written once). Returns ``{"achieved_GBps", "copy_GBps", "fraction_of_copy"}`` for a
+    :class:`BenchResult`'s ``extra``.
+    """
+    if not seconds > 0:
+        raise bad_value("seconds", seconds, "a positive time")
+    if not bytes_moved >= 0:
+        raise bad_value("bytes_moved", bytes_moved, "a non-negative byte count")
+    achieved = bytes_moved / seconds
+    copy = copy_bandwidth(threads=threads)
+    return {
+        "achieved_GBps": round(achieved / 1e9, 3),
+        "copy_GBps": round(copy / 1e9, 3),
+        "fraction_of_copy": round(achieved / copy, 4),
+    }
 
 
 def machine_info() -> dict[str, Any]:

@@ -17,8 +17,10 @@ __all__ = [
     "PluginLoadError",
     "RegistryError",
     "ShapeError",
+    "Shown",
     "SparsehubError",
     "bad_value",
+    "describe",
 ]
 
 
@@ -75,3 +77,25 @@ def bad_value(name: str, value: object, allowed: str, error: type[Exception] = V
     'sparsity=1.5 is not allowed: expected a float in [0, 1)'
     """
     return error(f"{name}={value!r} is not allowed: expected {allowed}")
+
+
+class Shown(str):
+    """A value description that :func:`bad_value` prints without quotes (``A=<list> ...``).
+
+    Wrap a description of an object whose ``repr`` is too long or uninformative to quote (an
+    array, a module): ``bad_value("A", Shown("<ndarray shape=(3, 4)>"), ...)``.
+    """
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def describe(x: object) -> Shown:
+    """``<TypeName shape=(...)>`` for an error message: the type and, when it has one, the shape.
+
+    >>> import numpy as np
+    >>> describe(np.zeros((2, 3)))
+    <ndarray shape=(2, 3)>
+    """
+    shape = getattr(x, "shape", None)
+    return Shown(f"<{type(x).__name__}{'' if shape is None else ' shape=' + str(tuple(shape))}>")

@@ -25,21 +25,9 @@ from typing import Any
 import numpy as np
 
 from .backend import resolve
-from .errors import FormatError, PatternError, ShapeError, bad_value
+from .errors import FormatError, PatternError, ShapeError, Shown, bad_value, describe
 
-__all__ = ["compute_dtype", "masked_matmul", "nm_matmul", "sddmm", "spgemm", "spmm"]
-
-
-class _Shown(str):
-    """A value description that ``bad_value`` prints without quotes (``A=<list> ...``)."""
-
-    def __repr__(self) -> str:
-        return str(self)
-
-
-def _describe(x: Any) -> _Shown:
-    shape = getattr(x, "shape", None)
-    return _Shown(f"<{type(x).__name__}{'' if shape is None else ' shape=' + str(tuple(shape))}>")
+__all__ = ["as_csr", "compute_dtype", "masked_matmul", "nm_matmul", "sddmm", "spgemm", "spmm"]
 
 
 # -- dtypes ----------------------------------------------------------------------------------
@@ -72,7 +60,7 @@ def compute_dtype(**dtypes: Any) -> np.dtype:
         if dt.kind not in "biuf" or (dt.kind == "f" and dt.itemsize > 8):
             raise bad_value(
                 f"{name}.dtype",
-                _Shown(str(dtype)),
+                Shown(str(dtype)),
                 "a real number dtype (bool, integer, float16/32/64); ops compute in float32 or float64",
                 TypeError,
             )
@@ -90,7 +78,7 @@ def _torch_to_numpy(name: str, x: Any) -> np.ndarray:
     if x.requires_grad:
         raise bad_value(
             name,
-            _describe(x),
+            describe(x),
             "an array or a torch tensor without requires_grad (this op returns numpy and would cut the "
             "graph; use masked_matmul or torch.sparse for autograd)",
         )
@@ -106,15 +94,15 @@ def _dense(name: str, x: Any, ndims: tuple[int, ...] | None = (2,)) -> np.ndarra
     """A dense operand as a numpy array with one of ``ndims`` dimensions (any when None)."""
     if _is_torch(x):
         if x.layout != sys.modules["torch"].strided:
-            raise bad_value(name, _describe(x), "a dense array (this operand is a sparse torch tensor)")
+            raise bad_value(name, describe(x), "a dense array (this operand is a sparse torch tensor)")
         arr = _torch_to_numpy(name, x)
     elif _is_scipy_sparse(x) or _is_sparse_tensor(x):
-        raise bad_value(name, _describe(x), "a dense array (for sparse @ sparse use sparsehub.ops.spgemm)")
+        raise bad_value(name, describe(x), "a dense array (for sparse @ sparse use sparsehub.ops.spgemm)")
     else:
         try:
             arr = np.asarray(x)
         except Exception as exc:
-            raise bad_value(name, _describe(x), "a dense numeric array", TypeError) from exc
+            raise bad_value(name, describe(x), "a dense numeric array", TypeError) from exc
     if ndims is not None and arr.ndim not in ndims:
         dims = " or ".join(f"{d}-D" for d in ndims)
         raise bad_value(f"{name}.shape", arr.shape, f"a {dims} array", ShapeError)
@@ -147,7 +135,7 @@ def _sparse(name: str, x: Any) -> Any:
     else:
         raise bad_value(
             name,
-            _describe(x),
+            describe(x),
             "a sparse matrix: SparseTensor, scipy.sparse array/matrix, sparse torch tensor "
             "or dense 2-D array",
             TypeError,
@@ -163,12 +151,23 @@ def _index_arrays(indptr: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, 
     return np.ascontiguousarray(indptr, dtype=dtype), np.ascontiguousarray(indices, dtype=dtype)
 
 
-def _csr(name: str, x: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
-    """A sparse operand as canonical CSR: ``(tensor, indptr, indices, values)``."""
+def as_csr(name: str, x: Any) -> Any:
+    """A sparse operand as a canonical CSR :class:`~sparsehub.SparseTensor` (sorted, no duplicates).
+
+    Accepts a SparseTensor of any format, a scipy.sparse array or matrix, a sparse torch tensor
+    or a dense 2-D numpy array or torch tensor (its nonzeros become the entries); anything else
+    raises a TypeError naming ``name``. Kernel plugins call it to take the same operands as the
+    built-in ops.
+    """
     st = _sparse(name, x)
     if st.format != "csr":
         st = st.to("csr")
-    st = st.canonical()  # itself when already sorted without duplicates
+    return st.canonical()  # itself when already sorted without duplicates
+
+
+def _csr(name: str, x: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
+    """A sparse operand as canonical CSR: ``(tensor, indptr, indices, values)``."""
+    st = as_csr(name, x)
     indptr, indices = _index_arrays(st.arrays["indptr"], st.arrays["indices"])
     return st, indptr, indices, st.arrays["values"]
 
@@ -266,7 +265,7 @@ def nm_matmul(A_nm: Any, B: Any, *, backend: str | None = None, algorithm: str |
         fmt = getattr(A_nm, "format", None)
         raise bad_value(
             "A_nm",
-            _Shown(f"SparseTensor(format={fmt!r})") if fmt else _describe(A_nm),
+            Shown(f"SparseTensor(format={fmt!r})") if fmt else describe(A_nm),
             "a SparseTensor in format 'nm' (SparseTensor.from_dense(x, format='nm', n=..., m=...))",
             FormatError,
         )
@@ -281,7 +280,7 @@ def nm_matmul(A_nm: Any, B: Any, *, backend: str | None = None, algorithm: str |
     if values.shape != (rows, cols // m * n) or idx.shape != values.shape:
         raise bad_value(
             "A_nm.arrays",
-            _Shown(f"values{values.shape} indices{idx.shape}"),
+            Shown(f"values{values.shape} indices{idx.shape}"),
             f"both of shape {(rows, cols // m * n)} for a {n}:{m} matrix of shape {(rows, cols)}",
             PatternError,
         )
@@ -327,7 +326,7 @@ def masked_matmul(
             if not _is_torch(t):
                 t = torch.as_tensor(np.asarray(t), device=device)
             if t.layout != torch.strided:
-                raise bad_value(name, _describe(t), "a dense tensor")
+                raise bad_value(name, describe(t), "a dense tensor")
             return t
     else:
 
@@ -367,13 +366,13 @@ def _bool_mask(mk: Any, use_torch: bool) -> Any:
             return mk
         if mk.is_complex() or not bool(((mk == 0) | (mk == 1)).all()):
             raise bad_value(
-                "mask", _describe(mk), "a boolean mask (or numbers that are all 0 or 1)", PatternError
+                "mask", describe(mk), "a boolean mask (or numbers that are all 0 or 1)", PatternError
             )
         return mk != 0
     if mk.dtype == np.bool_:
         return mk
     if mk.dtype.kind not in "biuf" or not bool(((mk == 0) | (mk == 1)).all()):
         raise bad_value(
-            "mask", _describe(mk), "a boolean mask (or numbers that are all 0 or 1)", PatternError
+            "mask", describe(mk), "a boolean mask (or numbers that are all 0 or 1)", PatternError
         )
     return mk != 0

@@ -5,7 +5,11 @@
 - schedules (the cubic :class:`PolynomialSchedule` of Zhu & Gupta, iterative-magnitude phases);
 - counters (parameters, non-zeros, dense and sparse FLOPs), sparse-aware initialisation,
   same-mask model averaging with BatchNorm recalibration;
-- the fixtures every reproduction uses (``synth10``, ``digits``, tiny MLP/CNN builders, ``train``).
+- the fixtures every reproduction uses (``synth10``, ``digits``, tiny MLP/CNN builders, ``train``);
+- one-shot LLM compression machinery for ``transformers`` models (extra ``sparsehub[models]``):
+  the model-layout adapter (:func:`layout_of`), the sequential calibration runner with float64
+  streaming input statistics (:func:`sequential_blocks`), the text evaluator (:func:`text_windows`,
+  :func:`perplexity`) and the baselines in :mod:`sparsehub.nn.oneshot` (magnitude, Wanda, SparseGPT).
 
 Importing this package imports torch; nothing else in the core does. Submodules load on first use.
 """
@@ -29,8 +33,11 @@ _EXPORTS = {
     ".init": ("sparse_init_rescale_",),
     ".merge": ("average_models", "average_state_dicts", "recalibrate_batchnorm", "MaskMismatchError"),
     ".fixtures": ("synth10", "digits", "mlp", "tiny_cnn", "train", "evaluate", "minibatches"),
+    ".layout": ("ModelLayout", "UnsupportedArchitecture", "layout_of", "weight_matrix", "is_linear"),
+    ".calibration": ("InputStats", "BlockStep", "sequential_blocks", "collect_input_stats", "check_calibration"),
+    ".text": ("text_windows", "perplexity"),
 }
 
 __getattr__, __dir__, __all__ = _lazy(
-    __name__, {name: module for module, names in _EXPORTS.items() for name in names}
+    __name__, {**{name: module for module, names in _EXPORTS.items() for name in names}, "oneshot": None}
 )

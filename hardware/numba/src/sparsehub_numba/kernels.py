@@ -17,6 +17,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from sparsehub.arrays import readonly
+
 __all__ = ["nm_matmul", "sddmm", "spmm"]
 
 
@@ -116,19 +118,6 @@ def _parallel(work: int) -> bool:
     return work >= PARALLEL_MIN_WORK and numba.get_num_threads() > 1
 
 
-def _readonly(a: np.ndarray) -> np.ndarray:
-    """A read-only view of ``a`` (no copy).
-
-    numba compiles writable and read-only arrays separately; SparseTensor arrays are read-only,
-    so viewing every input that way keeps one compiled version per dtype combination.
-    """
-    if not a.flags.writeable:
-        return a
-    view = a.view()
-    view.flags.writeable = False
-    return view
-
-
 def spmm(
     indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, shape: tuple[int, int], B: np.ndarray
 ) -> np.ndarray:
@@ -139,7 +128,7 @@ def spmm(
     """
     out = np.zeros((shape[0], B.shape[1]), dtype=values.dtype)
     if out.size and values.size:
-        indptr, indices, values, B = map(_readonly, (indptr, indices, values, B))
+        indptr, indices, values, B = map(readonly, (indptr, indices, values, B))
         _spmm_rows(indptr, indices, values, B, out, _parallel(values.size * B.shape[1]))
     return out
 
@@ -154,8 +143,8 @@ def nm_matmul(
     """
     out = np.zeros((shape[0], B.shape[1]), dtype=values.dtype)
     if out.size and values.size:
-        group_start = _readonly((np.arange(values.shape[1], dtype=np.int64) // n) * m)
-        values, indices, B = map(_readonly, (values, indices, B))
+        group_start = readonly((np.arange(values.shape[1], dtype=np.int64) // n) * m)
+        values, indices, B = map(readonly, (values, indices, B))
         _nm_rows(values, indices, group_start, B, out, _parallel(values.size * B.shape[1]))
     return out
 
@@ -176,6 +165,6 @@ def sddmm(
     out = np.zeros(indices.size, dtype=values.dtype)
     if out.size:
         parallel = _parallel(out.size * X.shape[1])
-        args = map(_readonly, (indptr, indices, values, X, np.ascontiguousarray(Y.T)))
+        args = map(readonly, (indptr, indices, values, X, np.ascontiguousarray(Y.T)))
         _sddmm_rows(*args, out, parallel)
     return out
