@@ -312,7 +312,7 @@ def _train_tiny_lm(transformers: Any, seed: int) -> tuple[Any, dict[str, Any]]:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optim.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     log = {"seed": seed, "train_loss_last10": sum(losses[-10:]) / 10, "seconds": time.perf_counter() - start,
            "text": "first 90% of the first 2 MB of the stdlib *.py sources (sorted)", **cfg}
     return _prepare(model), log
