@@ -18,12 +18,12 @@ def test_mutual_choice_is_bitwise_saelens_batchtopk_on_the_same_pre_activations(
 
 
 def test_our_topk_reconstructs_within_10_percent_of_saelens_topk_on_the_same_stream():
-    from sparsehub_choice_sae.benchmarks import _saelens_topk, _SAELensStep
+    from sparsehub.sae.saelens import SAELensTrainStep, saelens_topk
 
     data = SyntheticFeatures(128, 32, mean_l0=4.0, zipf_exponent=1.0, seed=0)
     ours = SparseAutoencoder(32, 128, k=4, seed=0)
     ours_step = Trainer(ours, lr=3e-3, clip_grad_norm=1.0)
-    theirs_step = _SAELensStep(_saelens_topk(32, 128, 4, seed=0), lr=3e-3)
+    theirs_step = SAELensTrainStep(saelens_topk(32, 128, 4, seed=0), lr=3e-3)
     for x in data.batches(256, 400, seed=1):
         ours_step.step(x)
         theirs_step(x)

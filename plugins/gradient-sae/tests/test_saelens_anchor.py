@@ -9,9 +9,9 @@ sae_lens = pytest.importorskip("sae_lens")
 
 
 def test_beta_zero_encodes_like_saelens_topk_with_the_same_weights():
-    from sparsehub_gradient_sae.benchmarks import SAELensTopKStep
+    from sparsehub.sae.saelens import saelens_topk
 
-    theirs = SAELensTopKStep(16, 64, 4, lr=1e-3, seed=0).sae
+    theirs = saelens_topk(16, 64, 4, seed=0)
     ours = GradientTopKSAE(16, 64, 4, beta=0.0, seed=0)
     with torch.no_grad():
         rows = torch.randn(64, 16, generator=torch.Generator().manual_seed(1))
@@ -26,9 +26,9 @@ def test_beta_zero_encodes_like_saelens_topk_with_the_same_weights():
 
 
 def test_saelens_step_driver_trains():
-    from sparsehub_gradient_sae.benchmarks import SAELensTopKStep
+    from sparsehub.sae.saelens import SAELensTrainStep, saelens_topk
 
-    step = SAELensTopKStep(16, 64, 4, lr=1e-2, seed=0)
+    step = SAELensTrainStep(saelens_topk(16, 64, 4, seed=0), lr=1e-2)
     x = torch.randn(128, 16, generator=torch.Generator().manual_seed(0))
     first = float(step(x).loss.detach())
     for _ in range(30):

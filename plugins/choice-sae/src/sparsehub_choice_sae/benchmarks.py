@@ -25,41 +25,9 @@ import torch
 
 from sparsehub.bench import BenchResult, compare
 from sparsehub.sae import SparseAutoencoder, SyntheticFeatures, Trainer, evaluate
+from sparsehub.sae.saelens import SAELensTrainStep, saelens_topk
 
 __all__ = ["bench"]
-
-
-def _saelens_topk(d_in: int, d_sae: int, k: int, seed: int) -> Any:
-    from sae_lens import TopKTrainingSAE, TopKTrainingSAEConfig
-
-    torch.manual_seed(seed)
-    return TopKTrainingSAE(TopKTrainingSAEConfig(d_in=d_in, d_sae=d_sae, k=k, dtype="float32", device="cpu"))
-
-
-class _SAELensStep:
-    """SAELens's SAETrainer._train_step, minus logging and LR scheduling (constant LR)."""
-
-    def __init__(self, sae: Any, lr: float, dead_window: int = 1000):
-        self.sae, self.dead_window = sae, dead_window
-        self.optimizer = torch.optim.Adam(sae.parameters(), lr=lr, betas=(0.9, 0.999))
-        self.since_fired = torch.zeros(sae.cfg.d_sae, dtype=torch.long)
-
-    def __call__(self, x: torch.Tensor) -> Any:
-        from sae_lens.saes.sae import TrainStepInput
-
-        self.sae.train()
-        out = self.sae.training_forward_pass(TrainStepInput(
-            sae_in=x, coefficients={}, dead_neuron_mask=self.since_fired > self.dead_window,
-            n_training_steps=0, is_logging_step=False))
-        with torch.no_grad():
-            fired = out.feature_acts.bool().any(0)
-            self.since_fired += 1
-            self.since_fired[fired] = 0
-        out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.sae.parameters(), 1.0)
-        self.optimizer.step()
-        self.optimizer.zero_grad()
-        return out
 
 
 def _minilm_batches(n_batches: int, batch_tokens: int, seed: int = 0) -> list[torch.Tensor]:
@@ -105,8 +73,8 @@ def _train_pair(batches: list[torch.Tensor], held_out: list[torch.Tensor], d_sae
     d_in = batches[0].shape[-1]
     ours = SparseAutoencoder(d_in, d_sae, k=k, seed=0)
     ours_step = Trainer(ours, lr=lr, clip_grad_norm=1.0)
-    theirs = _saelens_topk(d_in, d_sae, k, seed=0)
-    theirs_step = _SAELensStep(theirs, lr)
+    theirs = saelens_topk(d_in, d_sae, k, seed=0)
+    theirs_step = SAELensTrainStep(theirs, lr)
     for x in batches:
         ours_step.step(x)
         theirs_step(x)
@@ -182,7 +150,7 @@ def bench(quick: bool = True, threads: Iterable[int] = (1, 2)) -> list[BenchResu
     for n in threads:
         ours = SparseAutoencoder(d_in, d_sae, k=k, seed=0)
         ours_step = Trainer(ours, lr=1e-4, clip_grad_norm=1.0)
-        theirs = _SAELensStep(_saelens_topk(d_in, d_sae, k, seed=0), lr=1e-4)
+        theirs = SAELensTrainStep(saelens_topk(d_in, d_sae, k, seed=0), lr=1e-4)
         results.append(compare(
             f"one TopK SAE training step (d_in={d_in}, d_sae={d_sae}, k={k}, batch={batch})",
             {"TopK step (ours)": lambda s=ours_step: s.step(x), "SAELens TopK step": lambda s=theirs: s(x)},

@@ -14,48 +14,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 import torch
 
 from sparsehub.bench import BenchResult, compare
 from sparsehub.sae import Trainer
+from sparsehub.sae.saelens import SAELensTrainStep, saelens_topk
 
 from .sae import GradientTopKSAE
 
-__all__ = ["SAELensTopKStep", "bench"]
-
-
-def _saelens_topk(d_in: int, d_sae: int, k: int, seed: int) -> Any:
-    from sae_lens import TopKTrainingSAE, TopKTrainingSAEConfig
-
-    torch.manual_seed(seed)
-    return TopKTrainingSAE(TopKTrainingSAEConfig(d_in=d_in, d_sae=d_sae, k=k, dtype="float32", device="cpu"))
-
-
-class SAELensTopKStep:
-    """SAELens's ``SAETrainer._train_step`` for a TopK SAE, minus logging and LR scheduling."""
-
-    def __init__(self, d_in: int, d_sae: int, k: int, *, lr: float, seed: int = 0, dead_window: int = 1000):
-        self.sae, self.dead_window = _saelens_topk(d_in, d_sae, k, seed), dead_window
-        self.optimizer = torch.optim.Adam(self.sae.parameters(), lr=lr, betas=(0.9, 0.999))
-        self.since_fired = torch.zeros(d_sae, dtype=torch.long)
-
-    def __call__(self, x: torch.Tensor) -> Any:
-        from sae_lens.saes.sae import TrainStepInput
-
-        self.sae.train()
-        out = self.sae.training_forward_pass(TrainStepInput(
-            sae_in=x, coefficients={}, dead_neuron_mask=self.since_fired > self.dead_window,
-            n_training_steps=0, is_logging_step=False))
-        with torch.no_grad():
-            self.since_fired += 1
-            self.since_fired[out.feature_acts.bool().any(0)] = 0
-        out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.sae.parameters(), 1.0)
-        self.optimizer.step()
-        self.optimizer.zero_grad()
-        return out
+__all__ = ["bench"]
 
 
 def bench(quick: bool = True, threads: Iterable[int] = (1, 2)) -> list[BenchResult]:
@@ -72,7 +40,7 @@ def bench(quick: bool = True, threads: Iterable[int] = (1, 2)) -> list[BenchResu
     for n in threads:
         gsae = Trainer(GradientTopKSAE(d_in, d_sae, k, beta=1.0, seed=0), lr=1e-4, clip_grad_norm=1.0)
         topk = Trainer(GradientTopKSAE(d_in, d_sae, k, beta=0.0, seed=0), lr=1e-4, clip_grad_norm=1.0)
-        theirs = SAELensTopKStep(d_in, d_sae, k, lr=1e-4)
+        theirs = SAELensTrainStep(saelens_topk(d_in, d_sae, k), lr=1e-4)
         results.append(compare(
             f"one SAE training step, model backward excluded (d_in={d_in}, d_sae={d_sae}, k={k}, batch={batch})",
             {"g-SAE step (ours)": lambda s=gsae: s.step((x, g)), "TopK step (ours)": lambda s=topk: s.step(x),

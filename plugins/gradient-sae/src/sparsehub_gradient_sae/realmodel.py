@@ -65,9 +65,9 @@ def real_model_comparison(quick: bool = True, *, k: int = 8, expansion: int = 8,
             "g-SAE (ours)": GradientTopKSAE(d_in, expansion * d_in, k, beta=beta, seed=seed)}
     trainers: dict[str, Any] = {name: Trainer(sae, lr=1e-3, clip_grad_norm=1.0) for name, sae in saes.items()}
     if saelens:
-        from .benchmarks import SAELensTopKStep
+        from sparsehub.sae.saelens import SAELensTrainStep, saelens_topk
 
-        trainers["TopK (SAELens)"] = SAELensTopKStep(d_in, expansion * d_in, k, lr=1e-3, seed=seed)
+        trainers["TopK (SAELens)"] = SAELensTrainStep(saelens_topk(d_in, expansion * d_in, k, seed=seed), lr=1e-3)
         saes["TopK (SAELens)"] = trainers["TopK (SAELens)"].sae
     gen = torch.Generator().manual_seed(seed)
     chunk = steps // 20  # about 20 progress ticks, not one per step
