@@ -15,22 +15,11 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from sparsehub import models  # noqa: E402
+from sparsehub.testing import fresh_smollm2, smollm2_pair  # noqa: E402, F401
 
 
 @pytest.fixture(scope="session")
-def smollm2_pair():
-    """(model, tokenizer) of SmolLM2-135M, loaded once per session; never modify it in a test."""
-    return models.smollm2()
-
-
-@pytest.fixture
-def fresh_smollm2(smollm2_pair):
-    """A private deep copy of SmolLM2 that a test may prune."""
-    return copy.deepcopy(smollm2_pair[0])
-
-
-@pytest.fixture(scope="session")
-def smollm2_text(smollm2_pair):
+def smollm2_text(smollm2_pair):  # noqa: F811 (the imported fixture)
     """Calibration batches (16 x 64 tokens, 4 batches) and held-out windows (4 x 128) from corpus('pydoc')."""
     from sparsehub.nn import text_windows
 

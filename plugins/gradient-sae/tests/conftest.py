@@ -1,12 +1,3 @@
-"""One torch thread for these small tensors: faster than two, and immune to a busy machine."""
+"""Unit tests run torch on one thread (the shared fixture): small tensors gain nothing from two."""
 
-import pytest
-import torch
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+from sparsehub.testing import one_torch_thread  # noqa: F401

@@ -7,16 +7,17 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
+from sparsehub.testing import random_llama  # noqa: E402
+
 
 def _random(family: str):
     torch.manual_seed(0)
     t = transformers
     if family == "llama":
-        cfg = t.LlamaConfig(vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)
-        return t.LlamaForCausalLM(cfg).eval()
-    cfg = t.GPT2Config(vocab_size=96, n_embd=32, n_layer=2, n_head=4, n_positions=64, bos_token_id=1,
-                       eos_token_id=2)
+        return random_llama()
+    cfg = t.GPT2Config(
+        vocab_size=96, n_embd=32, n_layer=2, n_head=4, n_positions=64, bos_token_id=1, eos_token_id=2
+    )
     return t.GPT2LMHeadModel(cfg).eval()
 
 

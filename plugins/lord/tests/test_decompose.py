@@ -31,8 +31,11 @@ def test_keep_gives_r_floor_keep_in_out_over_in_plus_out_per_layer(random_model)
 
 
 def test_parameter_count_is_r_times_in_plus_out_per_factorised_layer(random_model, calibration):
-    shapes = {n: (weight_matrix(m).shape, m.bias is not None) for n, m in random_model.named_modules()
-              if is_linear(m)}
+    shapes = {
+        n: (weight_matrix(m).shape, m.bias is not None)
+        for n, m in random_model.named_modules()
+        if is_linear(m)
+    }
     before = sum(p.numel() for p in random_model.parameters())
     decompose(random_model, keep=0.4, calibration=calibration)
     plan = random_model.config.lord["ranks"]
@@ -69,8 +72,9 @@ def test_activation_mode_stays_closer_to_the_dense_logits_than_weight_mode(make_
     dense = make_model("llama")
     errors = {}
     for mode in ("activation", "weight"):
-        model = decompose(make_model("llama"), rank=8, mode=mode,
-                          calibration=calibration if mode == "activation" else None)
+        model = decompose(
+            make_model("llama"), rank=8, mode=mode, calibration=calibration if mode == "activation" else None
+        )
         with torch.no_grad():
             errors[mode] = float((model(calibration[0]).logits - dense(calibration[0]).logits).norm())
     assert errors["activation"] < errors["weight"]
@@ -152,11 +156,11 @@ def test_a_failure_half_way_restores_the_replaced_layers(make_model, calibration
     calls = []
     real = module._factorised
 
-    def failing(layer, rank, xtx, mode):
+    def failing(layer, rank, xtx, mode, root=None):
         calls.append(rank)
         if len(calls) == 5:
             raise RuntimeError("boom")
-        return real(layer, rank, xtx, mode)
+        return real(layer, rank, xtx, mode, root)
 
     monkeypatch.setattr(module, "_factorised", failing)
     with pytest.raises(RuntimeError, match="boom"):

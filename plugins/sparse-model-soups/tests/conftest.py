@@ -1,12 +1,3 @@
-"""Unit tests run torch on one thread: tiny models gain nothing from two, and lose a lot on a busy machine."""
+"""Unit tests run torch on one thread (the shared fixture): small tensors gain nothing from two."""
 
-import pytest
-import torch
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from sparsehub.testing import one_torch_thread  # noqa: F401

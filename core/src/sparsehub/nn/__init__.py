@@ -9,7 +9,8 @@
 - one-shot LLM compression machinery for ``transformers`` models (extra ``sparsehub[models]``):
   the model-layout adapter (:func:`layout_of`), the sequential calibration runner with float64
   streaming input statistics (:func:`sequential_blocks`), the text evaluator (:func:`text_windows`,
-  :func:`perplexity`) and the baselines in :mod:`sparsehub.nn.oneshot` (magnitude, Wanda, SparseGPT).
+  :func:`perplexity`), forward-pass timing against the dense model (:func:`compare_forward`)
+  and the baselines in :mod:`sparsehub.nn.oneshot` (magnitude, Wanda, SparseGPT).
 
 Importing this package imports torch; nothing else in the core does. Submodules load on first use.
 """
@@ -36,6 +37,7 @@ _EXPORTS = {
     ".layout": ("ModelLayout", "UnsupportedArchitecture", "layout_of", "weight_matrix", "is_linear"),
     ".calibration": ("InputStats", "BlockStep", "sequential_blocks", "collect_input_stats", "check_calibration"),
     ".text": ("text_windows", "perplexity"),
+    ".speed": ("compare_forward", "forward_runner", "linear_macs", "bench_windows"),
 }
 
 __getattr__, __dir__, __all__ = _lazy(

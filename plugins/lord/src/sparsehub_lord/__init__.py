@@ -11,12 +11,16 @@ through its entry point imports no torch and compiles no numba.
 
 from sparsehub.lazy import attach
 
-__getattr__, __dir__, __all__ = attach(__name__, {
-    "decompose": ".compress",
-    "plan_ranks": ".compress",
-    "LowRankLinear": ".factors",
-    "lord_factors": ".factors",
-    "load_decomposed": ".serialization",
-    "reproduce": ".reproduction",
-    "bench": ".benchmarks",
-})
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "decompose": ".compress",
+        "plan_ranks": ".compress",
+        "LowRankLinear": ".factors",
+        "lord_factors": ".factors",
+        "input_root": ".factors",
+        "load_decomposed": ".serialization",
+        "reproduce": ".reproduction",
+        "bench": ".benchmarks",
+    },
+)

@@ -6,8 +6,9 @@ replaced by a :class:`~sparsehub_lord.factors.LowRankLinear`. The rank is unifor
 type, as in the paper: either given (``rank``) or derived from the fraction of each layer's
 parameters to keep (``keep``: r = ⌊keep · in · out / (in + out)⌋).
 
-``mode="activation"`` runs the core's sequential calibration runner: block i's Gram matrices XᵀX
-(float64, streamed, no activation kept) are measured on inputs that went through the already
+``mode="activation"`` runs the core's sequential calibration runner: block i's Gram matrices
+(float64, streamed, no activation kept; :mod:`~sparsehub_lord.statistics` picks the input or
+output side, whichever is smaller) are measured on inputs that went through the already
 factorised blocks 0..i-1, so errors do not compound unseen (the brief's pitfall).
 """
 
@@ -23,7 +24,8 @@ from sparsehub.errors import bad_value
 from sparsehub.nn.calibration import check_calibration, sequential_blocks
 from sparsehub.nn.layout import ModelLayout, layout_of, weight_matrix
 
-from .factors import MODES, LowRankLinear, lord_factors
+from .factors import MODES, LowRankLinear, input_root, lord_factors
+from .statistics import block_grams
 
 __all__ = ["decompose", "plan_ranks"]
 
@@ -52,8 +54,13 @@ def _check_rank(rank: Any, roles: set[str]) -> dict[str, int] | int | None:
     return rank
 
 
-def plan_ranks(model: nn.Module, *, keep: float | None = None, rank: int | dict[str, int] | None = None,
-               targets: tuple[str, ...] | None = None) -> dict[str, int]:
+def plan_ranks(
+    model: nn.Module,
+    *,
+    keep: float | None = None,
+    rank: int | dict[str, int] | None = None,
+    targets: tuple[str, ...] | None = None,
+) -> dict[str, int]:
     """module name -> rank of every layer :func:`decompose` would factorise (nothing is changed).
 
     Exactly one of ``keep`` (fraction of each layer's parameters kept, in (0, 1)) or ``rank``
@@ -69,10 +76,14 @@ def plan_ranks(model: nn.Module, *, keep: float | None = None, rank: int | dict[
         if isinstance(targets, str) or not set(targets) <= known or not targets:
             raise bad_value("targets", targets, f"None or a non-empty tuple of roles among {sorted(known)}")
     if (keep is None) == (rank is None):
-        raise bad_value("keep, rank", (keep, rank),
-                        "exactly one of them: keep (fraction of parameters kept, in (0, 1)) or rank (int)")
-    if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int | float)
-                             or not 0.0 < float(keep) < 1.0):
+        raise bad_value(
+            "keep, rank",
+            (keep, rank),
+            "exactly one of them: keep (fraction of parameters kept, in (0, 1)) or rank (int)",
+        )
+    if keep is not None and (
+        isinstance(keep, bool) or not isinstance(keep, int | float) or not 0.0 < float(keep) < 1.0
+    ):
         raise bad_value("keep", keep, "a float in (0, 1): the fraction of each layer's parameters kept")
     ranks = _check_rank(rank, known)
     plan: dict[str, int] = {}
@@ -101,16 +112,35 @@ def _replace(model: nn.Module, name: str, new: nn.Module) -> nn.Module:
     return old
 
 
-def _factorised(layer: nn.Module, rank: int, xtx: torch.Tensor | None, mode: str) -> LowRankLinear:
+def _is_wide(layer: nn.Module) -> bool:
+    """out > in: LoRD works from the input Gram XᵀX (smaller than the output one)."""
+    out_f, in_f = weight_matrix(layer).shape
+    return out_f > in_f
+
+
+def _factorised(
+    layer: nn.Module, rank: int, gram: torch.Tensor | None, mode: str, root: torch.Tensor | None = None
+) -> LowRankLinear:
+    """The factorised layer; ``gram`` is XᵀX when out > in, else the output Gram C (see statistics.py)."""
     weight = weight_matrix(layer)
-    a, b = lord_factors(weight, rank, xtx=xtx, mode=mode)
+    out_f, in_f = weight.shape
+    if gram is None or out_f > in_f:
+        a, b = lord_factors(weight, rank, xtx=gram, mode=mode, root=root)
+    else:
+        a, b = lord_factors(weight, rank, output_gram=gram, mode=mode)
     bias = None if layer.bias is None else layer.bias.detach()
     return LowRankLinear.from_factors(a.to(weight.device), b.to(weight.device), bias, dtype=weight.dtype)
 
 
-def decompose(model: nn.Module, *, keep: float | None = None, rank: int | dict[str, int] | None = None,
-              calibration: Any = None, mode: str = "activation",
-              targets: tuple[str, ...] | None = None) -> nn.Module:
+def decompose(
+    model: nn.Module,
+    *,
+    keep: float | None = None,
+    rank: int | dict[str, int] | None = None,
+    calibration: Any = None,
+    mode: str = "activation",
+    targets: tuple[str, ...] | None = None,
+) -> nn.Module:
     """Replace each block Linear of ``model`` by two low-rank factors, in place; returns ``model``.
 
     LoRD (Kaushal et al. 2023): W (out, in) -> A (out, r) · B (r, in), r from ``keep`` or ``rank``
@@ -126,8 +156,11 @@ def decompose(model: nn.Module, *, keep: float | None = None, rank: int | dict[s
         raise bad_value("mode", mode, f"one of {MODES}")
     plan = plan_ranks(model, keep=keep, rank=rank, targets=targets)
     if not plan:
-        raise bad_value("keep, rank", (keep, rank), "a rank below in*out/(in+out) for at least one layer "
-                        "(otherwise nothing would be compressed)")
+        raise bad_value(
+            "keep, rank",
+            (keep, rank),
+            "a rank below in*out/(in+out) for at least one layer (otherwise nothing would be compressed)",
+        )
     batches = None
     if mode == "weight":
         if calibration is not None:
@@ -138,25 +171,40 @@ def decompose(model: nn.Module, *, keep: float | None = None, rank: int | dict[s
         batches = check_calibration(calibration, vocab_size=getattr(model.config, "vocab_size", None))
         tokens = sum(int(b["input_ids"].numel()) for b in batches)
         if tokens < max(plan.values()):
-            raise bad_value("calibration", f"{tokens} tokens",
-                            f"at least {max(plan.values())} tokens (the largest rank): fewer make XᵀX rank-deficient")
+            raise bad_value(
+                "calibration",
+                f"{tokens} tokens",
+                f"at least {max(plan.values())} tokens (the largest rank): fewer make XᵀX rank-deficient",
+            )
     replaced: list[tuple[str, nn.Module]] = []
     try:
         if mode == "weight":
             for name, r in plan.items():
-                replaced.append((name, _replace(model, name, _factorised(model.get_submodule(name), r, None, mode))))
+                replaced.append(
+                    (name, _replace(model, name, _factorised(model.get_submodule(name), r, None, mode)))
+                )
         else:
             layout = layout_of(model)
             for step in sequential_blocks(model, batches, layout=layout, desc="LoRD"):
                 names = [n for n in step.linears if n in plan]
                 if not names:
                     continue
-                stats = step.stats(xtx=True, names=names)
+                wide = {n for n in names if _is_wide(step.linears[n])}
+                grams = block_grams(
+                    step, [n for n in names if n in wide], [n for n in names if n not in wide]
+                )
+                roots: dict[int, torch.Tensor] = {}  # one root of Σ per distinct input (gate and up share it)
                 for name in names:
-                    xtx = stats[name].xtx
-                    if not torch.isfinite(xtx).all():
-                        raise FloatingPointError(f"non-finite calibration activations at the input of {name!r}")
-                    new = _factorised(step.linears[name], plan[name], xtx, mode)
+                    gram = grams[name]
+                    # a non-finite activation makes a diagonal entry of the Gram matrix inf or nan
+                    if not torch.isfinite(gram.diagonal()).all():
+                        raise FloatingPointError(f"non-finite calibration activations at {name!r}")
+                    root = None
+                    if name in wide:
+                        root = roots.get(id(gram))
+                        if root is None:
+                            root = roots[id(gram)] = input_root(gram)
+                    new = _factorised(step.linears[name], plan[name], gram, mode, root)
                     replaced.append((name, _replace(model, name, new)))
     except BaseException:
         for name, old in reversed(replaced):

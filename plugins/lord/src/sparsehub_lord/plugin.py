@@ -6,6 +6,11 @@ from sparsehub.registry import spec_from_catalog
 
 @hookimpl
 def sparsehub_methods():
-    return [spec_from_catalog("lord", entry="sparsehub_lord:decompose",
-                              reproduce="sparsehub_lord.reproduction:reproduce",
-                              bench="sparsehub_lord.benchmarks:bench")]
+    return [
+        spec_from_catalog(
+            "lord",
+            entry="sparsehub_lord:decompose",
+            reproduce="sparsehub_lord.reproduction:reproduce",
+            bench="sparsehub_lord.benchmarks:bench",
+        )
+    ]

@@ -28,8 +28,11 @@ def _state_dict(folder: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
     index = folder / "model.safetensors.index.json"
-    files = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.is_file() \
+    files = (
+        sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        if index.is_file()
         else ["model.safetensors"]
+    )
     state: dict[str, torch.Tensor] = {}
     for name in files:
         state.update(load_file(str(folder / name)))
@@ -46,7 +49,9 @@ def load_decomposed(path: str | Path, **config_kwargs: Any) -> nn.Module:
     config = transformers.AutoConfig.from_pretrained(str(folder), **config_kwargs)
     plan = getattr(config, "lord", None)
     if not isinstance(plan, dict) or "ranks" not in plan:
-        raise bad_value("path", str(path), "a model saved after sparsehub_lord.decompose (config.lord missing)")
+        raise bad_value(
+            "path", str(path), "a model saved after sparsehub_lord.decompose (config.lord missing)"
+        )
     cls = getattr(transformers, (config.architectures or ["AutoModel"])[0])
     model = cls(config) if not hasattr(cls, "from_config") else cls.from_config(config)
     for name, rank in plan["ranks"].items():
@@ -54,13 +59,18 @@ def load_decomposed(path: str | Path, **config_kwargs: Any) -> nn.Module:
         parent = model.get_submodule(parent_name)
         dense = getattr(parent, attr)
         out_f, in_f = weight_matrix(dense).shape
-        setattr(parent, attr, LowRankLinear(in_f, out_f, int(rank), bias=dense.bias is not None,
-                                            dtype=dense.weight.dtype))
+        setattr(
+            parent,
+            attr,
+            LowRankLinear(in_f, out_f, int(rank), bias=dense.bias is not None, dtype=dense.weight.dtype),
+        )
     missing, unexpected = model.load_state_dict(_state_dict(folder), strict=False)
     tied = {"lm_head.weight"} if getattr(config, "tie_word_embeddings", False) else set()
     if unexpected or set(missing) - tied:
-        raise ValueError(f"{path}: the saved tensors do not match the recorded plan "
-                         f"(missing {sorted(set(missing) - tied)[:5]}, unexpected {sorted(unexpected)[:5]})")
+        raise ValueError(
+            f"{path}: the saved tensors do not match the recorded plan "
+            f"(missing {sorted(set(missing) - tied)[:5]}, unexpected {sorted(unexpected)[:5]})"
+        )
     if tied:
         model.tie_weights()
     return model.eval()

@@ -6,6 +6,11 @@ from sparsehub.registry import spec_from_catalog
 
 @hookimpl
 def sparsehub_methods():
-    return [spec_from_catalog("slicegpt", entry="sparsehub_slicegpt:slice_model",
-                              reproduce="sparsehub_slicegpt.reproduction:reproduce",
-                              bench="sparsehub_slicegpt.benchmarks:bench")]
+    return [
+        spec_from_catalog(
+            "slicegpt",
+            entry="sparsehub_slicegpt:slice_model",
+            reproduce="sparsehub_slicegpt.reproduction:reproduce",
+            bench="sparsehub_slicegpt.benchmarks:bench",
+        )
+    ]

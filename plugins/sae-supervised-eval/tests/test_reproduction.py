@@ -1,0 +1,83 @@
+"""The quick toy-IOI reproduction, run once per module; one test per claim.
+
+The brief's claim "the best SAE's edit success within 2 edits is at least 0.2 below the supervised
+dictionary's" does NOT hold on the additive toy: the wide TopK SAE edits IO within 2 latents on
+0.98 of the pairs (supervised 1.00). It is kept with its real criterion as xfail(strict=True).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from sparsehub.discovery import Plugins
+
+
+@pytest.fixture(scope="module")
+def report():
+    import torch
+
+    from sparsehub_sae_supervised_eval import reproduce
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return reproduce(quick=True, seed=0)
+    finally:
+        torch.set_num_threads(old)
+
+
+def _claim(report, start: str):
+    found = [c for c in report.claims if c.statement.startswith(start)]
+    assert len(found) == 1, [c.statement for c in report.claims]
+    return found[0]
+
+
+def test_plugin_is_discovered_through_its_entry_point():
+    import sparsehub_sae_supervised_eval as pkg
+
+    found = Plugins.discover()
+    assert "sae-supervised-eval" in found.methods(), found.errors
+    _, spec = found.methods()["sae-supervised-eval"]
+    assert spec.load() is pkg.SupervisedDictionary
+    assert spec.load_reproduce() is pkg.reproduce
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        "supervised reconstructions patched",
+        "editing IO with the supervised dictionary",
+        "editing S with the supervised dictionary",
+        "SAEs find interpretable features",
+        "feature occlusion",
+        "over-splitting",
+        "occlusion costs control",
+    ],
+)
+def test_claim_holds(report, start):
+    c = _claim(report, start)
+    assert c.passed, (c.ours, c.baseline, c.criterion)
+
+
+def test_occlusion_is_detected_for_small_k_only(report):
+    details = _claim(report, "feature occlusion").details
+    assert details["detected"] and details["occluded_by"] == "IO" and details["not_fired_k3"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="on the additive toy the wide TopK SAE edits IO within 2 latents "
+    "(0.98 vs 1.00 supervised); the paper's GPT-2 gap is not reproduced, see README",
+)
+def test_best_sae_is_weaker_at_control(report):
+    from sparsehub_sae_supervised_eval.reproduction import GAP_CLAIM
+
+    c = _claim(report, GAP_CLAIM)
+    assert c.passed, (c.ours, c.baseline)
+
+
+def test_reproduce_refuses_a_bad_seed():
+    from sparsehub_sae_supervised_eval import reproduce
+
+    with pytest.raises(ValueError, match="seed"):
+        reproduce(seed=-1)
