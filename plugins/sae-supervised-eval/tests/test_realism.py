@@ -27,3 +27,17 @@ def test_minilm_variant_refuses_a_bad_name_count():
 
     with pytest.raises(ValueError, match="n_names"):
         minilm_ioi_comparison(2)
+
+
+def test_minilm_supervised_dictionary_beats_the_sae_at_control():
+    """The paper's control finding on real embeddings, the brief's margin, the function's defaults (~30 s)."""
+    from sparsehub.models import ModelNotInstalled
+    from sparsehub_sae_supervised_eval.realism import minilm_ioi_comparison
+
+    try:
+        r = minilm_ioi_comparison()
+    except ModelNotInstalled as exc:
+        pytest.skip(str(exc))
+    supervised, sae = r["supervised"]["edit_IO"][1], r["sae"]["edit_IO"][1]  # success within 2 edits
+    assert supervised >= 0.95
+    assert sae <= supervised - 0.2
