@@ -174,6 +174,8 @@ _BAD = [
     (0.6, "2:4", None, ValueError, r"sparsity=0.6 .*2:4"),
     (0.5, "4x4", None, PatternError, "pattern='4x4'"),
     (0.5, "channel", None, PatternError, "pattern='channel'"),
+    (0.5, 7, None, PatternError, "pattern=7"),  # not even parseable: the same clear error
+    (0.5, "2:x", None, PatternError, "pattern='2:x'"),
 ]
 _BAD_CALIBRATION = [
     (0.5, "unstructured", [], ValueError, "calibration='an empty iterable'"),

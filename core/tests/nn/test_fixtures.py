@@ -22,16 +22,7 @@ from sparsehub.nn.fixtures import (  # noqa: E402
     tiny_cnn,
     train,
 )
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: stable timings on a shared 2-core machine (restored afterwards)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
+from sparsehub.testing import one_torch_thread  # noqa: E402, F401  (autouse: stable timings on 2 cores)
 
 # -- data -----------------------------------------------------------------------------------------
 

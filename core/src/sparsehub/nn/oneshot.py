@@ -34,7 +34,10 @@ from sparsehub.mask import NM, Mask, Pattern, Unstructured, pruned_count
 from sparsehub.nn.calibration import check_calibration, sequential_blocks
 from sparsehub.nn.layout import ModelLayout, layout_of, weight_matrix
 
-__all__ = ["magnitude", "sparsegpt", "sparsegpt_layer", "wanda", "wanda_keep"]
+__all__ = [
+    "check_fits", "check_pattern", "check_sparsity", "magnitude", "mask_of", "sparsegpt", "sparsegpt_layer",
+    "wanda", "wanda_keep",
+]
 
 _PATTERNS = "'unstructured' or 'N:M' (e.g. '2:4', n kept of every m inputs)"
 
@@ -43,8 +46,12 @@ _PATTERNS = "'unstructured' or 'N:M' (e.g. '2:4', n kept of every m inputs)"
 # Argument checks (all before anything changes)
 
 
-def _check_pattern(pattern: Any) -> Pattern:
-    parsed = Pattern.parse(pattern)
+def check_pattern(pattern: Any) -> Pattern:
+    """``pattern`` as a Pattern a one-shot pruner takes (unstructured, or N:M along the input dimension)."""
+    try:
+        parsed = Pattern.parse(pattern)
+    except (PatternError, ValueError, TypeError):
+        raise bad_value("pattern", pattern, _PATTERNS, PatternError) from None
     if isinstance(parsed, Unstructured):
         return parsed
     if isinstance(parsed, NM) and parsed.axis in (-1, 1):
@@ -52,7 +59,8 @@ def _check_pattern(pattern: Any) -> Pattern:
     raise bad_value("pattern", pattern, _PATTERNS, PatternError)
 
 
-def _check_sparsity(sparsity: Any, pattern: Pattern) -> float:
+def check_sparsity(sparsity: Any, pattern: Pattern) -> float:
+    """``sparsity`` as a float in [0, 1); for N:M, None or exactly 1 - n/m (what the pattern implies)."""
     if isinstance(pattern, NM):
         implied = pattern.implied_sparsity
         if sparsity is None or (isinstance(sparsity, int | float) and not isinstance(sparsity, bool)
@@ -64,7 +72,7 @@ def _check_sparsity(sparsity: Any, pattern: Pattern) -> float:
     return float(sparsity)
 
 
-def _targets(model: nn.Module, pattern: Pattern) -> tuple[ModelLayout, dict[str, nn.Module]]:
+def check_fits(model: nn.Module, pattern: Pattern) -> tuple[ModelLayout, dict[str, nn.Module]]:
     """The layout and every block Linear; PatternError naming the module if N:M does not fit it."""
     layout = layout_of(model)
     layers = dict(layout.all_linears())
@@ -78,9 +86,9 @@ def _targets(model: nn.Module, pattern: Pattern) -> tuple[ModelLayout, dict[str,
 
 
 def _prepare(model: nn.Module, sparsity: Any, pattern: Any, calibration: Any = None, *, calibrated: bool = True):
-    pattern = _check_pattern(pattern)
-    sparsity = _check_sparsity(sparsity, pattern)
-    layout, layers = _targets(model, pattern)
+    pattern = check_pattern(pattern)
+    sparsity = check_sparsity(sparsity, pattern)
+    layout, layers = check_fits(model, pattern)
     batches = None
     if calibrated:
         vocab = getattr(getattr(model, "config", None), "vocab_size", None)
@@ -88,7 +96,7 @@ def _prepare(model: nn.Module, sparsity: Any, pattern: Any, calibration: Any = N
     return pattern, sparsity, layout, layers, batches
 
 
-def _mask_of(layer: nn.Module, keep: torch.Tensor, pattern: Pattern) -> Mask:
+def mask_of(layer: nn.Module, keep: torch.Tensor, pattern: Pattern) -> Mask:
     """A core Mask in the parameter's own shape (Conv1D stores (in, out): transpose, N:M on axis 0)."""
     keep = keep.cpu()
     if isinstance(layer, nn.Linear):
@@ -120,7 +128,7 @@ def magnitude(model: nn.Module, sparsity: float | None, *, pattern: str | Patter
         scores = weight_matrix(layer).detach().abs()
         keep = torch.from_numpy(Mask.from_scores(scores, sparsity=sparsity, pattern=pattern).array.copy())
         _apply(layer, keep)
-        masks[f"{name}.weight"] = _mask_of(layer, keep, pattern)
+        masks[f"{name}.weight"] = mask_of(layer, keep, pattern)
     return masks
 
 
@@ -162,7 +170,7 @@ def wanda(model: nn.Module, sparsity: float | None, *, calibration: Any,
         for name, layer in step.linears.items():
             keep = wanda_keep(weight_matrix(layer), stats[name].norm, sparsity, pattern)
             _apply(layer, keep)
-            masks[f"{name}.weight"] = _mask_of(layer, keep, pattern)
+            masks[f"{name}.weight"] = mask_of(layer, keep, pattern)
     return masks
 
 
@@ -285,6 +293,6 @@ def sparsegpt(model: nn.Module, sparsity: float | None, *, calibration: Any,
         for name, layer in step.linears.items():
             keep = sparsegpt_layer(weight_matrix(layer), stats[name].xtx, sparsity, pattern,
                                    blocksize=blocksize, percdamp=float(percdamp))
-            masks[f"{name}.weight"] = _mask_of(layer, keep, pattern)
+            masks[f"{name}.weight"] = mask_of(layer, keep, pattern)
             stats[name] = None  # free XᵀX as soon as the layer is done
     return masks

@@ -17,11 +17,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from sparsehub.errors import PatternError, bad_value
-from sparsehub.mask import NM, Mask, Pattern, Unstructured
+from sparsehub.errors import bad_value
+from sparsehub.mask import NM, Mask, Pattern
 from sparsehub.nn.calibration import InputStats, check_calibration, sequential_blocks
-from sparsehub.nn.layout import layout_of, weight_matrix
-from sparsehub.nn.oneshot import wanda_keep
+from sparsehub.nn.layout import weight_matrix
+from sparsehub.nn.oneshot import check_fits, check_pattern, check_sparsity, mask_of, wanda_keep
 
 from .refine import RefineResult, expected_error, refine_nm, refine_unstructured
 
@@ -36,33 +36,6 @@ _OPTS = {
     "skip": (),
     "log": None,
 }
-_PATTERNS = "'unstructured' or 'N:M' (e.g. '2:4', n kept of every m inputs)"
-
-
-def _check_pattern(pattern: Any) -> Pattern:
-    try:
-        parsed = Pattern.parse(pattern)
-    except (PatternError, ValueError, TypeError):
-        raise bad_value("pattern", pattern, _PATTERNS, PatternError) from None
-    if isinstance(parsed, Unstructured):
-        return parsed
-    if isinstance(parsed, NM) and parsed.axis in (-1, 1):
-        return NM(parsed.n, parsed.m)
-    raise bad_value("pattern", pattern, _PATTERNS, PatternError)
-
-
-def _check_sparsity(sparsity: Any, pattern: Pattern) -> float:
-    number = isinstance(sparsity, int | float) and not isinstance(sparsity, bool)
-    if isinstance(pattern, NM):
-        implied = pattern.implied_sparsity
-        if sparsity is None or (number and abs(float(sparsity) - implied) < 1e-9):
-            return implied
-        raise bad_value(
-            "sparsity", sparsity, f"None or {implied} (what pattern={pattern.n}:{pattern.m} implies)"
-        )
-    if not number or not 0.0 <= float(sparsity) < 1.0:
-        raise bad_value("sparsity", sparsity, "a float in [0, 1)")
-    return float(sparsity)
 
 
 def _check_opts(opts: dict[str, Any]) -> dict[str, Any]:
@@ -99,14 +72,6 @@ def _check_opts(opts: dict[str, Any]) -> dict[str, Any]:
 def _skipped(name: str, skip: tuple[str, ...]) -> bool:
     parts = name.split(".")
     return any(s in parts for s in skip)
-
-
-def _mask_of(layer: nn.Module, keep: torch.Tensor, pattern: Pattern) -> Mask:
-    """A core Mask in the parameter's own shape (GPT-2's Conv1D stores (in, out): transposed)."""
-    if isinstance(layer, nn.Linear):
-        return Mask(keep.numpy(), pattern)
-    axis_pattern = NM(pattern.n, pattern.m, axis=0) if isinstance(pattern, NM) else pattern
-    return Mask(keep.t().contiguous().numpy(), axis_pattern)
 
 
 class _LayerInputs:
@@ -212,20 +177,12 @@ def prune(
     default is ``("mlp",)``), ``log=None`` (a dict that receives a :class:`RefineResult` summary per
     layer). Every argument is checked before any weight changes.
     """
-    pattern = _check_pattern(pattern)
-    sparsity = _check_sparsity(sparsity, pattern)
+    pattern = check_pattern(pattern)
+    sparsity = check_sparsity(sparsity, pattern)
     if init not in INITS:
         raise bad_value("init", init, f"one of {INITS}")
     opts = _check_opts(opts)
-    layout = layout_of(model)
-    if isinstance(pattern, NM):
-        for name, layer in layout.all_linears():
-            fan_in = weight_matrix(layer).shape[1]
-            if fan_in % pattern.m:
-                raise PatternError(
-                    f"pattern={pattern.n}:{pattern.m} does not fit module {name!r}: its input "
-                    f"dimension {fan_in} is not a multiple of m={pattern.m}"
-                )
+    layout, _ = check_fits(model, pattern)
     batches = check_calibration(
         calibration, vocab_size=getattr(getattr(model, "config", None), "vocab_size", None)
     )
@@ -241,7 +198,7 @@ def prune(
             )
             with torch.no_grad():
                 weight.mul_(result.keep.to(weight.dtype))
-            masks[f"{name}.weight"] = _mask_of(layer, result.keep, pattern)
+            masks[f"{name}.weight"] = mask_of(layer, result.keep, pattern)
             if log is not None:
                 log[name] = {
                     "error_before": result.error_before,
