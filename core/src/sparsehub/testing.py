@@ -10,10 +10,12 @@ wheels only when a fixture that uses them runs.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-__all__ = ["fresh_smollm2", "one_torch_thread", "random_llama", "smollm2_pair"]
+__all__ = ["assert_discovered", "fresh_smollm2", "one_torch_thread", "random_llama", "smollm2_pair"]
 
 
 @pytest.fixture(autouse=True)
@@ -55,3 +57,20 @@ def random_llama(seed: int = 0, **config):
                     num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)
     torch.manual_seed(seed)
     return transformers.LlamaForCausalLM(transformers.LlamaConfig(**{**settings, **config})).eval()
+
+
+def assert_discovered(slug: str, entry: Any, reproduce: Callable[..., Any], bench: Callable[..., Any] | None = None):
+    """Assert that plugin ``slug`` is found through its entry point and loads exactly these objects.
+
+    Every plugin's own suite runs this (its tox environment does not run the repository's contract
+    tests): the entry point must resolve to ``entry`` and ``reproduce`` (and ``bench`` when given).
+    """
+    from sparsehub.discovery import Plugins
+
+    found = Plugins.discover()
+    assert slug in found.methods(), found.errors
+    _, spec = found.methods()[slug]
+    assert spec.load() is entry
+    assert spec.load_reproduce() is reproduce
+    if bench is not None:
+        assert spec.load_bench() is bench

@@ -4,15 +4,11 @@ import subprocess
 import sys
 
 import sparsehub_block_coordinate_descent
-from sparsehub.discovery import Plugins
+from sparsehub.testing import assert_discovered
 
 
 def test_plugin_is_discovered_through_its_entry_point():
-    found = Plugins.discover()
-    assert "block-coordinate-descent" in found.methods(), found.errors
-    _, spec = found.methods()["block-coordinate-descent"]
-    assert spec.load() is sparsehub_block_coordinate_descent.bcd_minimize
-    assert spec.load_reproduce() is sparsehub_block_coordinate_descent.reproduce
+    assert_discovered("block-coordinate-descent", sparsehub_block_coordinate_descent.bcd_minimize, sparsehub_block_coordinate_descent.reproduce)
 
 
 def test_importing_the_package_loads_neither_numba_nor_sklearn():

@@ -3,15 +3,11 @@
 import pytest
 
 import sparsehub_choice_sae
-from sparsehub.discovery import Plugins
+from sparsehub.testing import assert_discovered
 
 
 def test_plugin_is_discovered_through_its_entry_point():
-    found = Plugins.discover()
-    assert "choice-sae" in found.methods(), found.errors
-    _, spec = found.methods()["choice-sae"]
-    assert spec.load() is sparsehub_choice_sae.MutualChoiceSAE
-    assert spec.load_reproduce() is sparsehub_choice_sae.reproduce
+    assert_discovered("choice-sae", sparsehub_choice_sae.MutualChoiceSAE, sparsehub_choice_sae.reproduce)
 
 
 def test_importing_the_plugin_imports_no_torch():

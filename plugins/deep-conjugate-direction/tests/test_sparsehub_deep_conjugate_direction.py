@@ -4,16 +4,12 @@ import numpy as np
 import pytest
 
 import sparsehub_deep_conjugate_direction
-from sparsehub.discovery import Plugins
+from sparsehub.testing import assert_discovered
 from sparsehub_deep_conjugate_direction.problems import sample_right_hand_sides
 
 
 def test_plugin_is_discovered_through_its_entry_point():
-    found = Plugins.discover()
-    assert "deep-conjugate-direction" in found.methods(), found.errors
-    _, spec = found.methods()["deep-conjugate-direction"]
-    assert spec.load() is sparsehub_deep_conjugate_direction.dcdm
-    assert spec.load_reproduce() is sparsehub_deep_conjugate_direction.reproduce
+    assert_discovered("deep-conjugate-direction", sparsehub_deep_conjugate_direction.dcdm, sparsehub_deep_conjugate_direction.reproduce)
 
 
 def test_reproduce_quick_holds_every_claim_of_the_paper():

@@ -1,16 +1,12 @@
 """sparsehub-fast-sparse-convnets: discovery through its entry point and the paper's reproduction."""
 
 import sparsehub_fast_sparse_convnets
-from sparsehub.discovery import Plugins
+from sparsehub.testing import assert_discovered
 from sparsehub_fast_sparse_convnets import mobilenet_v1, pointwise_shapes
 
 
 def test_plugin_is_discovered_through_its_entry_point():
-    found = Plugins.discover()
-    assert "fast-sparse-convnets" in found.methods(), found.errors
-    _, spec = found.methods()["fast-sparse-convnets"]
-    assert spec.load() is sparsehub_fast_sparse_convnets.spmm_chw
-    assert spec.load_reproduce() is sparsehub_fast_sparse_convnets.reproduce
+    assert_discovered("fast-sparse-convnets", sparsehub_fast_sparse_convnets.spmm_chw, sparsehub_fast_sparse_convnets.reproduce)
 
 
 def test_pointwise_shapes_are_those_mobilenet_v1_feeds_its_1x1_convs():

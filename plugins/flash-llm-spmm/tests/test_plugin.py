@@ -6,15 +6,11 @@ import sys
 import sparsehub_flash_llm_spmm
 from sparsehub.discovery import Plugins
 from sparsehub.tensor import format_spec
+from sparsehub.testing import assert_discovered
 
 
 def test_plugin_is_discovered_through_its_entry_point():
-    found = Plugins.discover()
-    assert "flash-llm-spmm" in found.methods(), found.errors
-    _, spec = found.methods()["flash-llm-spmm"]
-    assert spec.load() is sparsehub_flash_llm_spmm.flash_llm_spmm
-    assert spec.load_reproduce() is sparsehub_flash_llm_spmm.reproduce
-    assert spec.load_bench() is sparsehub_flash_llm_spmm.bench
+    assert_discovered("flash-llm-spmm", sparsehub_flash_llm_spmm.flash_llm_spmm, sparsehub_flash_llm_spmm.reproduce, sparsehub_flash_llm_spmm.bench)
 
 
 def test_kernels_and_format_are_registered_and_loadable():

@@ -3,16 +3,11 @@
 import pytest
 
 import sparsehub_gradual_magnitude_pruning
-from sparsehub.discovery import Plugins
+from sparsehub.testing import assert_discovered
 
 
 def test_plugin_is_discovered_through_its_entry_point():
-    found = Plugins.discover()
-    assert "gradual-magnitude-pruning" in found.methods(), found.errors
-    _, spec = found.methods()["gradual-magnitude-pruning"]
-    assert spec.load() is sparsehub_gradual_magnitude_pruning.GradualMagnitudePruner
-    assert spec.load_reproduce() is sparsehub_gradual_magnitude_pruning.reproduce
-    assert spec.load_bench() is sparsehub_gradual_magnitude_pruning.bench
+    assert_discovered("gradual-magnitude-pruning", sparsehub_gradual_magnitude_pruning.GradualMagnitudePruner, sparsehub_gradual_magnitude_pruning.reproduce, sparsehub_gradual_magnitude_pruning.bench)
 
 
 def test_equal_nonzero_width_is_the_brief_small_dense_model():

@@ -1,16 +1,12 @@
 """sparsehub-kronecker-sbl: discovery through its entry point and the paper's reproduction."""
 
 import sparsehub_kronecker_sbl
-from sparsehub.discovery import Plugins
+from sparsehub.testing import assert_discovered
+from sparsehub_kronecker_sbl.benchmarks import bench as _bench
 
 
 def test_plugin_is_discovered_through_its_entry_point():
-    found = Plugins.discover()
-    assert "kronecker-sbl" in found.methods(), found.errors
-    _, spec = found.methods()["kronecker-sbl"]
-    assert spec.load() is sparsehub_kronecker_sbl.kron_sbl
-    assert spec.load_reproduce() is sparsehub_kronecker_sbl.reproduce
-    assert spec.load_bench() is not None
+    assert_discovered("kronecker-sbl", sparsehub_kronecker_sbl.kron_sbl, sparsehub_kronecker_sbl.reproduce, _bench)
 
 
 def test_reproduce_quick_holds_every_claim_of_the_paper():

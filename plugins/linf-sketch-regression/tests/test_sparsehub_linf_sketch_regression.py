@@ -1,15 +1,11 @@
 """sparsehub-linf-sketch-regression: discovery through its entry point and the paper's reproduction."""
 
 import sparsehub_linf_sketch_regression
-from sparsehub.discovery import Plugins
+from sparsehub.testing import assert_discovered
 
 
 def test_plugin_is_discovered_through_its_entry_point():
-    found = Plugins.discover()
-    assert "linf-sketch-regression" in found.methods(), found.errors
-    _, spec = found.methods()["linf-sketch-regression"]
-    assert spec.load() is sparsehub_linf_sketch_regression.sketch_lstsq
-    assert spec.load_reproduce() is sparsehub_linf_sketch_regression.reproduce
+    assert_discovered("linf-sketch-regression", sparsehub_linf_sketch_regression.sketch_lstsq, sparsehub_linf_sketch_regression.reproduce)
 
 
 def test_reproduce_quick_holds_every_claim_of_the_paper():

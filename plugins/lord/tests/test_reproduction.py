@@ -9,7 +9,7 @@ perplexity. It is kept with its real criterion as xfail(strict=True).
 import pytest
 
 import sparsehub_lord
-from sparsehub.discovery import Plugins
+from sparsehub.testing import assert_discovered
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +34,7 @@ def _claim(report, start):
 
 
 def test_plugin_is_discovered_through_its_entry_point():
-    found = Plugins.discover()
-    assert "lord" in found.methods(), found.errors
-    _, spec = found.methods()["lord"]
-    assert spec.load() is sparsehub_lord.decompose
-    assert spec.load_reproduce() is sparsehub_lord.reproduce
-    assert spec.load_bench() is sparsehub_lord.bench
+    assert_discovered("lord", sparsehub_lord.decompose, sparsehub_lord.reproduce, sparsehub_lord.bench)
 
 
 @pytest.mark.slow

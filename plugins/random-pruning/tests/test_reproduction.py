@@ -1,15 +1,11 @@
 """sparsehub-random-pruning: discovery through its entry point and the paper's reproduction."""
 
 import sparsehub_random_pruning
-from sparsehub.discovery import Plugins
+from sparsehub.testing import assert_discovered
 
 
 def test_plugin_is_discovered_through_its_entry_point():
-    found = Plugins.discover()
-    assert "random-pruning" in found.methods(), found.errors
-    _, spec = found.methods()["random-pruning"]
-    assert spec.load() is sparsehub_random_pruning.RandomPruner
-    assert spec.load_reproduce() is sparsehub_random_pruning.reproduce
+    assert_discovered("random-pruning", sparsehub_random_pruning.RandomPruner, sparsehub_random_pruning.reproduce)
 
 
 def test_reproduce_quick_holds_every_claim_of_the_paper():

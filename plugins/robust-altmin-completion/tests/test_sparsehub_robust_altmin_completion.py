@@ -1,15 +1,11 @@
 """sparsehub-robust-altmin-completion: discovery through its entry point and the paper's reproduction."""
 
 import sparsehub_robust_altmin_completion
-from sparsehub.discovery import Plugins
+from sparsehub.testing import assert_discovered
 
 
 def test_plugin_is_discovered_through_its_entry_point():
-    found = Plugins.discover()
-    assert "robust-altmin-completion" in found.methods(), found.errors
-    _, spec = found.methods()["robust-altmin-completion"]
-    assert spec.load() is sparsehub_robust_altmin_completion.altmin_complete
-    assert spec.load_reproduce() is sparsehub_robust_altmin_completion.reproduce
+    assert_discovered("robust-altmin-completion", sparsehub_robust_altmin_completion.altmin_complete, sparsehub_robust_altmin_completion.reproduce)
 
 
 def test_reproduce_quick_holds_every_claim_of_the_paper():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from sparsehub.discovery import Plugins
+from sparsehub.testing import assert_discovered
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +35,7 @@ def _claim(report, start: str):
 def test_plugin_is_discovered_through_its_entry_point():
     import sparsehub_sae_supervised_eval as pkg
 
-    found = Plugins.discover()
-    assert "sae-supervised-eval" in found.methods(), found.errors
-    _, spec = found.methods()["sae-supervised-eval"]
-    assert spec.load() is pkg.SupervisedDictionary
-    assert spec.load_reproduce() is pkg.reproduce
+    assert_discovered("sae-supervised-eval", pkg.SupervisedDictionary, pkg.reproduce)
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ import torch
 import transformers
 
 import sparsehub_slicegpt
-from sparsehub.discovery import Plugins
 from sparsehub.nn.layout import UnsupportedArchitecture, layout_of
+from sparsehub.testing import assert_discovered
 from sparsehub_slicegpt import fold_norms, slice_model, sliced_width
 from sparsehub_slicegpt.pca import principal_basis
 from sparsehub_slicegpt.reproduction import expected_parameters
@@ -27,11 +27,7 @@ def _rel(a, b):
 
 
 def test_plugin_is_discovered_through_its_entry_point():
-    found = Plugins.discover()
-    assert "slicegpt" in found.methods(), found.errors
-    _, spec = found.methods()["slicegpt"]
-    assert spec.load() is sparsehub_slicegpt.slice_model
-    assert spec.load_reproduce() is sparsehub_slicegpt.reproduce
+    assert_discovered("slicegpt", sparsehub_slicegpt.slice_model, sparsehub_slicegpt.reproduce)
 
 
 def test_folding_norm_scales_keeps_logits_and_sets_norms_to_one(llama, tokens):

@@ -9,16 +9,12 @@ import numpy as np
 import pytest
 
 import sparsehub_smash_spgemm
-from sparsehub.discovery import Plugins
+from sparsehub.testing import assert_discovered
 from sparsehub_smash_spgemm import plugin
 
 
 def test_plugin_is_discovered_through_its_entry_point():
-    found = Plugins.discover()
-    assert "smash-spgemm" in found.methods(), found.errors
-    _, spec = found.methods()["smash-spgemm"]
-    assert spec.load() is sparsehub_smash_spgemm.spgemm
-    assert spec.load_reproduce() is sparsehub_smash_spgemm.reproduce
+    assert_discovered("smash-spgemm", sparsehub_smash_spgemm.spgemm, sparsehub_smash_spgemm.reproduce)
 
 
 def test_importing_the_package_and_its_hooks_loads_no_numba_scipy_or_torch():

@@ -1,15 +1,11 @@
 """sparsehub-sparse-model-soups: discovery through its entry point and the paper's reproduction."""
 
 import sparsehub_sparse_model_soups
-from sparsehub.discovery import Plugins
+from sparsehub.testing import assert_discovered
 
 
 def test_plugin_is_discovered_through_its_entry_point():
-    found = Plugins.discover()
-    assert "sparse-model-soups" in found.methods(), found.errors
-    _, spec = found.methods()["sparse-model-soups"]
-    assert spec.load() is sparsehub_sparse_model_soups.SparseModelSoup
-    assert spec.load_reproduce() is sparsehub_sparse_model_soups.reproduce
+    assert_discovered("sparse-model-soups", sparsehub_sparse_model_soups.SparseModelSoup, sparsehub_sparse_model_soups.reproduce)
 
 
 def test_reproduce_quick_holds_every_mechanism_claim_of_the_paper():
