@@ -69,17 +69,65 @@ def _grow_ends(contribution: torch.Tensor, var: torch.Tensor, keep: torch.Tensor
     return top, bottom
 
 
-def _setup(weight: torch.Tensor, expected: torch.Tensor, keep: torch.Tensor):
+@dataclass
+class _Start:
+    """What both refinement loops start from: the mask copy, the ranked grow candidates, e_i."""
+
+    keep: torch.Tensor  # a private copy, changed in place by the loop
+    rows: torch.Tensor
+    k: int  # candidates kept per list: a row makes at most max_cycles swaps
+    w: torch.Tensor  # float32 weights (ranking)
+    wd: torch.Tensor  # weights in the precision of the error updates
+    expected64: torch.Tensor
+    contribution: torch.Tensor  # float32 W_ij E[x_j] (ranking)
+    error: torch.Tensor  # float64 e_i
+    n_grow: torch.Tensor  # pruned weights per row: the grow list's length
+    top: torch.Tensor  # grow candidates, largest ratio first
+    bottom: torch.Tensor  # grow candidates, smallest ratio first
+
+    def grown(self, from_top: torch.Tensor, t_top: torch.Tensor, t_bottom: torch.Tensor) -> torch.Tensor:
+        """Each row's next grow candidate, from the top end where ``from_top`` else the bottom end."""
+        k, rows = self.k, self.rows
+        return torch.where(
+            from_top, self.top[rows, t_top.clamp(max=k - 1)], self.bottom[rows, t_bottom.clamp(max=k - 1)]
+        )
+
+    def change(self, g: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        """The change of e_i when row i grows g and prunes p: W_ip E[x_p] - W_ig E[x_g] (float64)."""
+        wd, e, rows = self.wd, self.expected64, self.rows
+        return (wd[rows, p] * e[p] - wd[rows, g] * e[g]).to(torch.float64)
+
+
+def _setup(
+    weight: torch.Tensor,
+    expected: torch.Tensor,
+    var: torch.Tensor,
+    keep: torch.Tensor,
+    var_power: float,
+    max_cycles: int,
+) -> _Start:
     """float32 weights and contributions for ranking; float64 E[x] and start error e_i for the updates."""
+    out_f, in_f = keep.shape
+    k = min(max_cycles, in_f)
     w = weight.detach().to(torch.float32)
     expected64 = expected.to(torch.float64)
     contribution = w * expected64.to(torch.float32)[None, :]
     error = torch.mv(torch.where(keep, 0.0, weight.detach()).to(torch.float64), expected64)
-    return w, expected64, contribution, error
-
-
-def _rows(n: int) -> torch.Tensor:
-    return torch.arange(n)
+    wd = weight.detach().to(torch.float64) if weight.dtype != torch.float32 else weight.detach()
+    top, bottom = _grow_ends(contribution, var, keep, var_power, k)
+    return _Start(
+        keep.clone(),
+        torch.arange(out_f),
+        k,
+        w,
+        wd,
+        expected64,
+        contribution,
+        error,
+        in_f - keep.sum(1),
+        top,
+        bottom,
+    )
 
 
 def _unchanged(weight: torch.Tensor, expected: torch.Tensor, keep: torch.Tensor) -> RefineResult:
@@ -109,16 +157,11 @@ def refine_unstructured(
     """
     if max_cycles == 0:
         return _unchanged(weight, expected, keep)
-    keep = keep.clone()
-    out_f, in_f = keep.shape
-    k = min(max_cycles, in_f)
-    rows = _rows(out_f)
-    w, expected64, contribution, error = _setup(weight, expected, keep)
-    wd = weight.detach().to(torch.float64) if weight.dtype != torch.float32 else weight.detach()
+    st = _setup(weight, expected, var, keep, var_power, max_cycles)
+    keep, rows, k, contribution, error, n_grow = st.keep, st.rows, st.k, st.contribution, st.error, st.n_grow
+    out_f = keep.shape[0]
     start = error.clone()
-    n_grow = in_f - keep.sum(1)
-    top, bottom = _grow_ends(contribution, var, keep, var_power, k)
-    wanda = w.abs() * norm.to(torch.float32)[None, :]
+    wanda = st.w.abs() * norm.to(torch.float32)[None, :]
     # prune candidates: kept weights of positive / negative contribution, each by ascending Wanda score
     pos_ok, neg_ok = keep & (contribution > 0), keep & (contribution < 0)
     pos = torch.topk(torch.where(pos_ok, wanda, float("inf")), k, dim=1, largest=False).indices
@@ -138,9 +181,9 @@ def refine_unstructured(
         if not bool(active.any()):
             break
         cycles += 1
-        g = torch.where(from_top, top[rows, t_top.clamp(max=k - 1)], bottom[rows, t_bottom.clamp(max=k - 1)])
+        g = st.grown(from_top, t_top, t_bottom)
         p = torch.where(need_pos, pos[rows, i_pos.clamp(max=k - 1)], neg[rows, i_neg.clamp(max=k - 1)])
-        after = error + (wd[rows, p] * expected64[p] - wd[rows, g] * expected64[g]).to(torch.float64)
+        after = error + st.change(g, p)
         if stop_on_sign_flip:
             active &= torch.sign(after) == torch.sign(start)
         r = rows[active]
@@ -178,15 +221,10 @@ def refine_nm(
     """
     if max_cycles == 0:
         return _unchanged(weight, expected, keep)
-    keep = keep.clone()
-    out_f, in_f = keep.shape
-    k = min(max_cycles, in_f)
-    rows = _rows(out_f)
-    _, expected64, contribution, error = _setup(weight, expected, keep)
-    wd = weight.detach().to(torch.float64) if weight.dtype != torch.float32 else weight.detach()
+    st = _setup(weight, expected, var, keep, var_power, max_cycles)
+    keep, rows, error, n_grow = st.keep, st.rows, st.error, st.n_grow
+    out_f = keep.shape[0]
     start = error.clone()
-    n_grow = in_f - keep.sum(1)
-    top, bottom = _grow_ends(contribution, var, keep, var_power, k)
     score = initial_score.detach().to(torch.float64).masked_fill(~keep, float("inf"))
     offsets = torch.arange(m)
     t_top = torch.zeros(out_f, dtype=torch.long)
@@ -198,12 +236,12 @@ def refine_nm(
         active &= (t_top + t_bottom < n_grow) & (error.abs() > update_threshold)
         if not bool(active.any()):
             break
-        g = torch.where(from_top, top[rows, t_top.clamp(max=k - 1)], bottom[rows, t_bottom.clamp(max=k - 1)])
+        g = st.grown(from_top, t_top, t_bottom)
         group = (g - g % m)[:, None] + offsets[None, :]
         best, where = score.gather(1, group).min(1)
         p = group[rows, where]
         active &= torch.isfinite(best)  # every initially kept weight of the group already swapped out
-        after = error + (wd[rows, p] * expected64[p] - wd[rows, g] * expected64[g]).to(torch.float64)
+        after = error + st.change(g, p)
         if stop_on_sign_flip:
             active &= torch.sign(after) == torch.sign(start)
         if not bool(active.any()):
