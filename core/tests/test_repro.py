@@ -61,3 +61,14 @@ def test_plot_writes_one_png_per_figure(tmp_path):
     paths = report.plot(str(tmp_path))
     assert [p.endswith("demo-curve.png") for p in paths] == [True]
     assert (tmp_path / "demo-curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_claim_finds_the_one_claim_that_mentions_the_text_and_refuses_ambiguity():
+    report = Report("x")
+    wanted = report.add(Claim.compare("60 %: DSnoT beats Wanda", "ppl", 1.0, 2.0, baseline_name="Wanda", op="<"))
+    report.add(Claim.compare("2:4: DSnoT beats Wanda", "ppl", 1.0, 2.0, baseline_name="Wanda", op="<"))
+    assert report.claim("60 %") is wanted
+    with pytest.raises(LookupError, match="2 claims of 'x' contain 'DSnoT'"):
+        report.claim("DSnoT")
+    with pytest.raises(LookupError, match="0 claims"):
+        report.claim("SparseGPT")

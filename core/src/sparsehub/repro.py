@@ -133,6 +133,14 @@ class Report:
     def failures(self) -> list[Claim]:
         return [c for c in self.claims if not c.passed]
 
+    def claim(self, text: str) -> Claim:
+        """The one claim whose statement contains ``text``; LookupError listing the statements otherwise."""
+        found = [c for c in self.claims if text in c.statement]
+        if len(found) != 1:
+            statements = [c.statement for c in self.claims]
+            raise LookupError(f"{len(found)} claims of {self.slug!r} contain {text!r}; the claims: {statements}")
+        return found[0]
+
     def assert_passed(self) -> None:
         """Raise AssertionError listing every failed claim with its numbers (for tests)."""
         if not self.claims:

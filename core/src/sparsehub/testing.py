@@ -10,23 +10,35 @@ wheels only when a fixture that uses them runs.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
-__all__ = ["assert_discovered", "fresh_smollm2", "one_torch_thread", "random_llama", "smollm2_pair"]
+__all__ = [
+    "assert_discovered", "fresh_smollm2", "one_torch_thread", "random_llama", "smollm2_pair", "torch_threads",
+]
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the ``with`` body on ``n`` torch threads and restore the count afterwards (for wider-scoped fixtures)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)
 def one_torch_thread():
     """Run each test on one torch thread: small tensors gain nothing from two and lose a lot on a busy machine."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="session")

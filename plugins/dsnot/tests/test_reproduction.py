@@ -28,25 +28,19 @@ def report(smollm2_pair):
     return reproduce(quick=True, seed=0)
 
 
-def _claim(report, start: str):
-    found = [c for c in report.claims if start in c.statement]
-    assert len(found) == 1, [c.statement for c in report.claims]
-    return found[0]
-
-
 def test_dsnot_from_wanda_beats_wanda_by_the_briefs_margin(report):
-    c = _claim(report, "DSnoT from Wanda has lower held-out perplexity")
+    c = report.claim("DSnoT from Wanda has lower held-out perplexity")
     assert c.criterion == "ours <= 0.92 * baseline"
     assert c.passed, (c.ours, c.baseline)
 
 
 def test_wanda_beats_magnitude(report):
-    c = _claim(report, "Wanda beats magnitude")
+    c = report.claim("Wanda beats magnitude")
     assert c.passed, (c.ours, c.baseline)
 
 
 def test_dsnot_halves_the_reconstruction_error(report):
-    c = _claim(report, "reconstruction error")
+    c = report.claim("reconstruction error")
     assert c.passed, (c.ours, c.baseline)
     assert c.details["swaps"] > 0
 
@@ -69,5 +63,5 @@ def pydoc_claims(smollm2_pair):
     "DSnoT 94.6 at 60 %; DSnoT cancels the calibration mean, which does not transfer (README)",
 )
 def test_dsnot_from_wanda_beats_wanda_on_pydoc(pydoc_claims):
-    c = _claim(pydoc_claims, "DSnoT from Wanda has lower held-out perplexity")
+    c = pydoc_claims.claim("DSnoT from Wanda has lower held-out perplexity")
     assert c.passed, (c.ours, c.baseline)

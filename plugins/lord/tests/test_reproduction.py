@@ -9,7 +9,7 @@ perplexity. It is kept with its real criterion as xfail(strict=True).
 import pytest
 
 import sparsehub_lord
-from sparsehub.testing import assert_discovered
+from sparsehub.testing import assert_discovered, torch_threads
 
 
 @pytest.fixture(scope="module")
@@ -17,20 +17,8 @@ def report():
     """One quick run on one torch thread: on a shared 2-core machine, two threads made it slower
     (LAPACK and small ops stall on busy cores); on a quiet one it takes about a minute either way."""
     pytest.importorskip("transformers")
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         return sparsehub_lord.reproduce(quick=True, seed=0)
-    finally:
-        torch.set_num_threads(old)
-
-
-def _claim(report, start):
-    found = [c for c in report.claims if c.statement.startswith(start)]
-    assert len(found) == 1, [c.statement for c in report.claims]
-    return found[0]
 
 
 def test_plugin_is_discovered_through_its_entry_point():
@@ -40,7 +28,7 @@ def test_plugin_is_discovered_through_its_entry_point():
 @pytest.mark.slow
 @pytest.mark.parametrize("start", ["At equal rank", "Each factorised layer", "MiniLM"])
 def test_claim_holds(report, start):
-    c = _claim(report, start)
+    c = report.claim(start)
     print(c)
     assert c.passed, (c.ours, c.baseline, c.criterion)
 
@@ -50,7 +38,7 @@ def test_curve_is_measured_and_drawn(report, tmp_path):
     pytest.importorskip("matplotlib")
     from sparsehub_lord.reproduction import ONE_PERCENT_CLAIM
 
-    details = _claim(report, ONE_PERCENT_CLAIM).details
+    details = report.claim(ONE_PERCENT_CLAIM).details
     reductions = [r for r, _ in details["curve"]]
     assert reductions[0] == 0.0 and len(reductions) == 3 and reductions == sorted(reductions)
     assert all(0 < r < 0.1 for r in reductions[1:])  # keep 0.99 and rank 384 remove under 10 % of the MLP
@@ -67,7 +55,7 @@ def test_curve_is_measured_and_drawn(report, tmp_path):
 def test_some_reduction_stays_within_one_percent(report):
     from sparsehub_lord.reproduction import ONE_PERCENT_CLAIM
 
-    c = _claim(report, ONE_PERCENT_CLAIM)
+    c = report.claim(ONE_PERCENT_CLAIM)
     assert c.passed, (c.ours, c.details["mildest"])
 
 

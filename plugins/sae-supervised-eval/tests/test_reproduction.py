@@ -9,27 +9,15 @@ from __future__ import annotations
 
 import pytest
 
-from sparsehub.testing import assert_discovered
+from sparsehub.testing import assert_discovered, torch_threads
 
 
 @pytest.fixture(scope="module")
 def report():
-    import torch
-
     from sparsehub_sae_supervised_eval import reproduce
 
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         return reproduce(quick=True, seed=0)
-    finally:
-        torch.set_num_threads(old)
-
-
-def _claim(report, start: str):
-    found = [c for c in report.claims if c.statement.startswith(start)]
-    assert len(found) == 1, [c.statement for c in report.claims]
-    return found[0]
 
 
 def test_plugin_is_discovered_through_its_entry_point():
@@ -51,12 +39,12 @@ def test_plugin_is_discovered_through_its_entry_point():
     ],
 )
 def test_claim_holds(report, start):
-    c = _claim(report, start)
+    c = report.claim(start)
     assert c.passed, (c.ours, c.baseline, c.criterion)
 
 
 def test_occlusion_is_detected_for_small_k_only(report):
-    details = _claim(report, "feature occlusion").details
+    details = report.claim("feature occlusion").details
     assert details["detected"] and details["occluded_by"] == "IO" and details["not_fired_k3"]
 
 
@@ -68,7 +56,7 @@ def test_occlusion_is_detected_for_small_k_only(report):
 def test_best_sae_is_weaker_at_control(report):
     from sparsehub_sae_supervised_eval.reproduction import GAP_CLAIM
 
-    c = _claim(report, GAP_CLAIM)
+    c = report.claim(GAP_CLAIM)
     assert c.passed, (c.ours, c.baseline)
 
 
